@@ -1,0 +1,21 @@
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = match app::Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("deploycheck-app: configuration error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    app::telemetry::init(config.log_format);
+    match app::run(config, app::shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "exiting");
+            eprintln!("deploycheck-app: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
