@@ -12,8 +12,11 @@ async fn main() -> ExitCode {
     app::telemetry::init(config.log_format);
     match app::run(config, app::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
+        Err(app::ServeError::Store(error @ app::store::StoreError::InvalidUri(_))) => {
+            eprintln!("deploycheck-app: configuration error: {error}");
+            ExitCode::from(2)
+        }
         Err(error) => {
-            tracing::error!(%error, "exiting");
             eprintln!("deploycheck-app: {error}");
             ExitCode::FAILURE
         }

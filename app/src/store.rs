@@ -24,7 +24,7 @@ pub enum StoreError {
         operation: &'static str,
         timeout: Duration,
     },
-    #[error("{operation} failed: {message}")]
+    #[error("{operation} failed, {reason}: {message}")]
     Failed {
         operation: &'static str,
         /// A short cause a person can act on (for `/ready` and logs).

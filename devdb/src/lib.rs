@@ -279,10 +279,8 @@ impl MongoServer {
         }
         if let Some(mut running) = self.process.take() {
             drop(running.lifeline.take());
-            let waited = tokio::time::timeout(Duration::from_secs(20), running.child.wait()).await;
-            if waited.is_err() {
-                let _ = running.child.kill().await;
-            }
+            // The watchdog waits 10 s for a graceful stop, then kills the server itself.
+            let _ = tokio::time::timeout(Duration::from_secs(20), running.child.wait()).await;
         }
         wait_port_free(self.port).await;
         Ok(())
@@ -352,7 +350,6 @@ impl MongoServer {
             .stdin(Stdio::piped())
             .stdout(log)
             .stderr(log_err)
-            .kill_on_drop(true)
             .spawn()
             .map_err(|source| Error::NoPython {
                 python: python(),
@@ -419,10 +416,11 @@ impl MongoServer {
 }
 
 impl Drop for MongoServer {
+    /// Closing the lifeline is the whole shutdown: the watchdog then terminates the server and
+    /// exits. Killing the watchdog instead would orphan the server it guards.
     fn drop(&mut self) {
         if let Some(mut running) = self.process.take() {
             drop(running.lifeline.take());
-            let _ = running.child.start_kill();
         }
     }
 }
