@@ -64,7 +64,7 @@ pub enum Error {
         what: String,
         endpoint: String,
         #[source]
-        source: mongodb::error::Error,
+        source: Box<mongodb::error::Error>,
     },
     #[error("{0} is not possible on a server given by MONGODB_URI; use MongoServer::managed")]
     NotManaged(&'static str),
@@ -407,7 +407,7 @@ impl MongoServer {
                 .map_err(|source| Error::Driver {
                     what: format!("creating user {} in {}", user.name, user.db),
                     endpoint: self.base_uri.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
         }
         client.shutdown().await;
@@ -442,14 +442,14 @@ async fn client(uri: &str) -> Result<mongodb::Client> {
         .map_err(|source| Error::Driver {
             what: "parsing the connection string".into(),
             endpoint: "127.0.0.1".into(),
-            source,
+            source: Box::new(source),
         })?;
     options.server_selection_timeout = Some(Duration::from_millis(500));
     options.connect_timeout = Some(Duration::from_millis(500));
     mongodb::Client::with_options(options).map_err(|source| Error::Driver {
         what: "building a client".into(),
         endpoint: "127.0.0.1".into(),
-        source,
+        source: Box::new(source),
     })
 }
 
@@ -462,7 +462,7 @@ async fn ping(uri: &str) -> Result<()> {
         .map_err(|source| Error::Driver {
             what: "ping".into(),
             endpoint: "127.0.0.1".into(),
-            source,
+            source: Box::new(source),
         });
     client.shutdown().await;
     result.map(drop)

@@ -1,1 +1,17 @@
+//! deploycheck: deploys a web-app + MongoDB stack and proves that it really works.
+//!
+//! The binary is a thin shell over [`cli::run`]; every subcommand is a library function so
+//! tests and the cucumber steps call the same code the CLI does.
 
+pub mod cli;
+pub mod demo;
+
+/// Process exit codes, documented in README.md.
+pub mod exit {
+    /// Every check passed (or the command did its job).
+    pub const OK: u8 = 0;
+    /// A check failed.
+    pub const FAILED: u8 = 1;
+    /// Usage, configuration or I/O error: nothing was checked.
+    pub const USAGE: u8 = 2;
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Measures the reference service with wrk on loopback: throughput and latency of GET /,
+# GET /data (100 documents) and POST /data, plus resident memory idle and after load.
+# Usage: bench/app.sh [seconds-per-endpoint (default 10)] [connections (default 32)]
+# Needs: wrk (Debian package `wrk`), Python 3. Every request goes to 127.0.0.1 only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${1:-10}"
+CONNECTIONS="${2:-32}"
+command -v wrk >/dev/null || { echo "bench: wrk is not installed (apt-get install wrk)" >&2; exit 2; }
+
+cargo build --release -q -p deploycheck-app
+VENV="${DEVDB_VENV:-target/devdb-venv}"
+if [ ! -x "$VENV/bin/secantusd-py" ]; then
+    python3 -m venv "$VENV" && "$VENV/bin/pip" install -q "SecantusDB==0.7.0b3"
+fi
+WORK="$(mktemp -d)"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+DB_PORT="$(free_port)"; APP_PORT="$(free_port)"
+cleanup() { kill "${APP_PID:-}" "${DB_PID:-}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT INT TERM
+
+"$VENV/bin/secantusd-py" --host 127.0.0.1 --port "$DB_PORT" --storage-path "$WORK/db" \
+    --standalone --log-level WARNING >"$WORK/db.log" 2>&1 &
+DB_PID=$!
+MONGODB_URI="mongodb://127.0.0.1:$DB_PORT/?directConnection=true" MONGODB_DATABASE=bench \
+    PORT="$APP_PORT" BIND_ADDR=127.0.0.1 RUST_LOG=warn LOG_FORMAT=json "${CARGO_TARGET_DIR:-target}/release/deploycheck-app" 2>"$WORK/app.log" &
+APP_PID=$!
+URL="http://127.0.0.1:$APP_PORT"
+for _ in $(seq 1 300); do
+    curl -fs "$URL/ready" >/dev/null 2>&1 && break
+    sleep 0.2
+done
+curl -fs "$URL/ready" >/dev/null || { echo "bench: the service never became ready" >&2; exit 1; }
+
+rss() { awk '/VmRSS/ {print $2 " kB"}' "/proc/$APP_PID/status"; }
+sleep 1
+echo "idle RSS after start: $(rss)"
+
+cat >"$WORK/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"name":"bench","tags":["a","b"],"n":1}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+run() {
+    local name="$1"; shift
+    echo "== $name  (wrk -t2 -c$CONNECTIONS -d${DURATION}s)"
+    wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" |
+        grep -E "Requests/sec|Latency  |  50%|  99%|Non-2xx|Socket errors"
+}
+run "GET /" "$URL/"
+# GET /data before POST fills the collection: the contract returns every document, so the
+# size is fixed at 100 to measure the service, not the test database's scan speed.
+for i in $(seq 1 100); do
+    curl -fs -o /dev/null -H 'Content-Type: application/json' -d "{\"seed\":$i}" "$URL/data"
+done
+run "GET /data (100 documents)" "$URL/data"
+run "POST /data" -s "$WORK/post.lua" "$URL/data"
+echo "RSS after load: $(rss)"
+sleep 3
+echo "RSS idle after load: $(rss)"
+echo "warnings logged by the service: $(grep -c WARN "$WORK/app.log" || true)"
