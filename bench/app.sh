@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Measures the reference service with wrk on loopback: throughput and latency of GET /,
 # GET /data (100 documents) and POST /data, plus resident memory idle and after load.
-# Usage: bench/app.sh [seconds-per-endpoint (default 10)] [connections (default 32)]
+# With --with-flask, the same runs against bench/flask_baseline.py (Flask + pymongo under
+# gunicorn, one worker per core) on the same database, as the baseline DESIGN.md names.
+# Usage: bench/app.sh [--with-flask] [seconds-per-endpoint (default 10)] [connections (default 32)]
 # Needs: wrk (Debian package `wrk`), Python 3. Every request goes to 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+WITH_FLASK=0
+if [ "${1:-}" = "--with-flask" ]; then WITH_FLASK=1; shift; fi
 DURATION="${1:-10}"
 CONNECTIONS="${2:-32}"
 command -v wrk >/dev/null || { echo "bench: wrk is not installed (apt-get install wrk)" >&2; exit 2; }
@@ -17,7 +21,7 @@ fi
 WORK="$(mktemp -d)"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 DB_PORT="$(free_port)"; APP_PORT="$(free_port)"
-cleanup() { kill "${APP_PID:-}" "${DB_PID:-}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
+cleanup() { kill "${APP_PID:-}" "${FLASK_PID:-}" "${DB_PID:-}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT INT TERM
 
 "$VENV/bin/secantusd-py" --host 127.0.0.1 --port "$DB_PORT" --storage-path "$WORK/db" \
@@ -48,15 +52,33 @@ run() {
     wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" |
         grep -E "Requests/sec|Latency  |  50%|  99%|Non-2xx|Socket errors"
 }
-run "GET /" "$URL/"
-# GET /data before POST fills the collection: the contract returns every document, so the
-# size is fixed at 100 to measure the service, not the test database's scan speed.
-for i in $(seq 1 100); do
-    curl -fs -o /dev/null -H 'Content-Type: application/json' -d "{\"seed\":$i}" "$URL/data"
-done
-run "GET /data (100 documents)" "$URL/data"
-run "POST /data" -s "$WORK/post.lua" "$URL/data"
+suite() {
+    local url="$1" label="$2"
+    run "$label GET /" "$url/"
+    # GET /data before POST fills the collection: the contract returns every document, so
+    # the size is fixed at 100 to measure the service, not the test database's scan speed.
+    for i in $(seq 1 100); do
+        curl -fs -o /dev/null -H 'Content-Type: application/json' -d "{\"seed\":$i}" "$url/data"
+    done
+    run "$label GET /data (100 documents)" "$url/data"
+    run "$label POST /data" -s "$WORK/post.lua" "$url/data"
+}
+suite "$URL" "[reference]"
 echo "RSS after load: $(rss)"
 sleep 3
 echo "RSS idle after load: $(rss)"
 echo "warnings logged by the service: $(grep -c WARN "$WORK/app.log" || true)"
+
+if [ "$WITH_FLASK" = 1 ]; then
+    FLASK_VENV="${FLASK_VENV:-target/bench-flask-venv}"
+    if [ ! -x "$FLASK_VENV/bin/gunicorn" ]; then
+        python3 -m venv "$FLASK_VENV" && "$FLASK_VENV/bin/pip" install -q flask pymongo gunicorn
+    fi
+    FLASK_PORT="$(free_port)"
+    MONGODB_URI="mongodb://127.0.0.1:$DB_PORT/?directConnection=true" MONGODB_DATABASE=flask \
+        "$FLASK_VENV/bin/gunicorn" --chdir bench -w "$(nproc)" -b "127.0.0.1:$FLASK_PORT" \
+        --log-level warning flask_baseline:app 2>"$WORK/flask.log" &
+    FLASK_PID=$!
+    for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$FLASK_PORT/health" >/dev/null 2>&1 && break; sleep 0.2; done
+    suite "http://127.0.0.1:$FLASK_PORT" "[flask+pymongo]"
+fi

@@ -115,7 +115,7 @@ async fn get_data_pages_with_limit_and_skip_and_rejects_bad_values() {
 #[tokio::test]
 async fn get_data_streams_more_documents_than_one_batch() {
     let app = TestApp::start().await;
-    let total = 150; // more than two cursor batches
+    let total = 300; // more than two cursor batches
     for n in 0..total {
         assert_eq!(app.post_json(&json!({ "n": n })).await.status(), 201);
     }
