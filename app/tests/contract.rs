@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 #[tokio::test]
 async fn greeting_is_plain_text_with_the_current_utc_time() {
     let app = TestApp::start().await;
-    let response = app.http.get(app.url("/")).send().await.unwrap();
+    let response = app.get("/").await;
     assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-type"]
@@ -76,26 +76,11 @@ async fn get_data_pages_with_limit_and_skip_and_rejects_bad_values() {
     for n in 0..5 {
         assert_eq!(app.post_json(&json!({ "n": n })).await.status(), 201);
     }
-    let page: Vec<Value> = app
-        .http
-        .get(app.url("/data?limit=2&skip=1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(page, vec![json!({"n": 1}), json!({"n": 2})]);
-    let past_end: Vec<Value> = app
-        .http
-        .get(app.url("/data?skip=10"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(past_end.is_empty());
+    assert_eq!(
+        app.get_json("/data?limit=2&skip=1").await,
+        (200, json!([{"n": 1}, {"n": 2}]))
+    );
+    assert_eq!(app.get_json("/data?skip=10").await, (200, json!([])));
     for query in ["limit=0", "limit=-1", "limit=abc", "skip=-1", "skip=1.5"] {
         let response = app
             .http
@@ -129,22 +114,18 @@ async fn get_data_streams_more_documents_than_one_batch() {
 #[tokio::test]
 async fn health_ready_and_metrics() {
     let app = TestApp::start().await;
-    let health = app.http.get(app.url("/health")).send().await.unwrap();
-    assert_eq!(health.status(), 200);
     assert_eq!(
-        health.json::<Value>().await.unwrap(),
-        json!({"status": "healthy"})
+        app.get_json("/health").await,
+        (200, json!({"status": "healthy"}))
     );
-    let ready = app.http.get(app.url("/ready")).send().await.unwrap();
-    assert_eq!(ready.status(), 200);
     assert_eq!(
-        ready.json::<Value>().await.unwrap(),
-        json!({"status": "ready"})
+        app.get_json("/ready").await,
+        (200, json!({"status": "ready"}))
     );
 
     app.post_json(&json!({"a": 1})).await;
-    app.http.get(app.url("/nope")).send().await.unwrap();
-    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap();
+    app.get("/nope").await;
+    let metrics = app.get("/metrics").await;
     assert_eq!(metrics.status(), 200);
     assert!(
         metrics.headers()["content-type"]
@@ -307,11 +288,9 @@ async fn an_oversized_chunked_body_is_cut_off_with_413() {
 #[tokio::test]
 async fn unknown_routes_and_methods_get_json_errors() {
     let app = TestApp::start().await;
-    let missing = app.http.get(app.url("/missing")).send().await.unwrap();
-    assert_eq!(missing.status(), 404);
     assert_eq!(
-        missing.json::<Value>().await.unwrap(),
-        json!({"error": "no route for GET /missing"})
+        app.get_json("/missing").await,
+        (404, json!({"error": "no route for GET /missing"}))
     );
     let wrong = app.http.delete(app.url("/data")).send().await.unwrap();
     assert_eq!(wrong.status(), 405);

@@ -84,10 +84,8 @@ async fn the_app_rides_out_a_database_restart_and_loses_nothing_acknowledged() {
     }
 
     server.stop().await.unwrap();
-    let health = app.http.get(app.url("/health")).send().await.unwrap();
-    assert_eq!(health.status(), 200);
-    let ready = app.http.get(app.url("/ready")).send().await.unwrap();
-    assert_eq!(ready.status(), 503);
+    assert_eq!(app.get("/health").await.status(), 200);
+    assert_eq!(app.get("/ready").await.status(), 503);
     let post = app.post_json(&json!({"during": "outage"})).await;
     assert_eq!(
         post.status(),
@@ -110,15 +108,7 @@ async fn the_app_rides_out_a_database_restart_and_loses_nothing_acknowledged() {
     acknowledged.push(json!({"after": "restart"}));
     assert_eq!(app.all_documents().await, acknowledged);
 
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains("db_errors_total{operation=\"insert\"} 1"),
         "{metrics}"

@@ -89,6 +89,25 @@ impl TestApp {
             .expect("POST /data answered")
     }
 
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// Status and JSON body of `GET path`.
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let response = self.get(path).await;
+        let status = response.status().as_u16();
+        let body = response
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path} is not JSON: {e}"));
+        (status, body)
+    }
+
     pub async fn all_documents(&self) -> Vec<serde_json::Value> {
         let response = self.http.get(self.url("/data")).send().await.unwrap();
         assert_eq!(response.status(), 200, "GET /data");
