@@ -5,6 +5,8 @@
 
 pub mod cli;
 pub mod demo;
+pub mod profile;
+pub mod yaml;
 
 /// Process exit codes, documented in README.md.
 pub mod exit {

@@ -1,0 +1,387 @@
+//! Profiles: every name, port, path, label, bound and threshold a check relies on.
+//!
+//! Two ship built in (`reference`, `flask-mongo`). A user's `deploycheck.toml` sets only what
+//! differs and names its base with `extends` (default `reference`); a key the base does not
+//! have is a mistake, reported with its path, the file, and the closest known key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// File looked up in the current directory when no `--profile` is given.
+pub const DEFAULT_FILE: &str = "deploycheck.toml";
+
+const BUILT_IN: [(&str, &str); 2] = [
+    ("reference", include_str!("../profiles/reference.toml")),
+    ("flask-mongo", include_str!("../profiles/flask-mongo.toml")),
+];
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub description: String,
+    pub app: App,
+    pub database: Database,
+    pub hpa: Hpa,
+    pub load: Load,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    pub deployment: String,
+    pub service: String,
+    pub container: String,
+    pub port: u16,
+    pub node_port: u16,
+    pub labels: BTreeMap<String, String>,
+    pub health_path: String,
+    /// Empty when the app has no readiness endpoint.
+    pub ready_path: String,
+    pub greeting_contains: String,
+    pub min_replicas: u32,
+    pub resources: Resources,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    pub requests_cpu: String,
+    pub requests_memory: String,
+    pub limits_cpu: String,
+    pub limits_memory: String,
+    pub max_limits_cpu: String,
+    pub max_limits_memory: String,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    pub statefulset: String,
+    pub service: String,
+    pub port: u16,
+    pub pod: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Hpa {
+    pub name: String,
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    pub cpu_utilization: u32,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    pub users: u32,
+    pub hatch_rate: u32,
+    pub duration: String,
+    pub mix: String,
+    pub slo: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error(
+        "unknown profile {name:?}: built in are {}; or give a path to a TOML file",
+        built_in_names()
+    )]
+    UnknownName { name: String },
+    #[error("cannot read profile {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{path}: unknown key `{key}`{suggestion}")]
+    UnknownKey {
+        path: PathBuf,
+        key: String,
+        suggestion: String,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+fn built_in_names() -> String {
+    BUILT_IN
+        .iter()
+        .map(|(name, _)| *name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Profile {
+    /// A built-in profile by name.
+    ///
+    /// # Errors
+    /// [`ProfileError::UnknownName`] for a name that is not built in.
+    pub fn built_in(name: &str) -> Result<Self, ProfileError> {
+        let text = BUILT_IN
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, text)| *text)
+            .ok_or_else(|| ProfileError::UnknownName { name: name.into() })?;
+        let path = PathBuf::from(format!("<built-in {name}>"));
+        let table = parse_table(text, &path)?;
+        from_table(table, &path)
+    }
+
+    /// Resolves `--profile`: a built-in name, else a file. Without it, `deploycheck.toml` in
+    /// `dir` if present, else the `reference` profile.
+    ///
+    /// # Errors
+    /// A missing or unreadable file, bad TOML, an unknown key or a wrongly typed value.
+    pub fn resolve(choice: Option<&str>, dir: &Path) -> Result<Self, ProfileError> {
+        match choice {
+            Some(name) if BUILT_IN.iter().any(|(n, _)| *n == name) => Self::built_in(name),
+            Some(path) => {
+                let looks_like_file = path.contains(['/', '.']) || Path::new(path).exists();
+                if looks_like_file {
+                    Self::from_file(Path::new(path))
+                } else {
+                    Err(ProfileError::UnknownName { name: path.into() })
+                }
+            }
+            None => {
+                let default = dir.join(DEFAULT_FILE);
+                if default.is_file() {
+                    Self::from_file(&default)
+                } else {
+                    Self::built_in("reference")
+                }
+            }
+        }
+    }
+
+    /// Reads a user profile layered over its `extends` base.
+    ///
+    /// # Errors
+    /// See [`Profile::resolve`].
+    pub fn from_file(path: &Path) -> Result<Self, ProfileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_text(&text, path)
+    }
+
+    /// Parses profile text; `path` is only used in messages.
+    ///
+    /// # Errors
+    /// See [`Profile::resolve`].
+    pub fn from_text(text: &str, path: &Path) -> Result<Self, ProfileError> {
+        let mut overrides = parse_table(text, path)?;
+        let base_name = match overrides.remove("extends") {
+            None => "reference".to_string(),
+            Some(toml::Value::String(name)) => name,
+            Some(other) => {
+                return Err(ProfileError::Invalid {
+                    path: path.into(),
+                    message: format!("`extends` must be a profile name, got {other}"),
+                });
+            }
+        };
+        let base_text = BUILT_IN
+            .iter()
+            .find(|(n, _)| *n == base_name)
+            .map(|(_, text)| *text)
+            .ok_or(ProfileError::UnknownName { name: base_name })?;
+        let mut merged = parse_table(base_text, Path::new("<built-in>"))?;
+        merge(&mut merged, overrides, "", path)?;
+        from_table(merged, path)
+    }
+}
+
+fn parse_table(text: &str, path: &Path) -> Result<toml::Table, ProfileError> {
+    text.parse::<toml::Table>()
+        .map_err(|e| ProfileError::Syntax {
+            path: path.into(),
+            message: e.to_string().trim().replace('\n', " "),
+        })
+}
+
+fn from_table(table: toml::Table, path: &Path) -> Result<Profile, ProfileError> {
+    Profile::deserialize(toml::Value::Table(table)).map_err(|e| ProfileError::Invalid {
+        path: path.into(),
+        message: e.to_string().trim().replace('\n', " "),
+    })
+}
+
+/// Lays `overrides` over `base`. Keys the base does not have are errors, except inside
+/// free-form maps (labels), which are replaced whole.
+fn merge(
+    base: &mut toml::Table,
+    overrides: toml::Table,
+    prefix: &str,
+    path: &Path,
+) -> Result<(), ProfileError> {
+    for (key, value) in overrides {
+        let full_key = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        let free_form = key == "labels";
+        match (base.get_mut(&key), value) {
+            (None, _) => {
+                return Err(ProfileError::UnknownKey {
+                    path: path.into(),
+                    suggestion: closest(&key, base.keys())
+                        .map(|k| format!(" (did you mean `{k}`?)"))
+                        .unwrap_or_default(),
+                    key: full_key,
+                });
+            }
+            (Some(toml::Value::Table(inner)), toml::Value::Table(value)) if !free_form => {
+                merge(inner, value, &full_key, path)?;
+            }
+            (Some(slot), value) => *slot = value,
+        }
+    }
+    Ok(())
+}
+
+/// The known key within edit distance 2 of `key`, if any.
+fn closest<'a>(key: &str, known: impl Iterator<Item = &'a String>) -> Option<&'a str> {
+    known
+        .map(|k| (edit_distance(key, k), k))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k.as_str())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_ins_parse_and_differ_where_the_challenge_does() {
+        let reference = Profile::built_in("reference").unwrap();
+        let flask = Profile::built_in("flask-mongo").unwrap();
+        assert_eq!(flask.app.deployment, "flask-app");
+        assert_eq!(flask.app.node_port, 30500);
+        assert_eq!(flask.database.pod, "mongodb-0");
+        assert_eq!(flask.app.labels["app"], "flask-app");
+        assert_eq!((flask.hpa.min_replicas, flask.hpa.max_replicas), (2, 5));
+        assert_eq!(flask.hpa.cpu_utilization, 70);
+        assert_eq!(reference.app.ready_path, "/ready");
+        assert_eq!(reference.app.port, 5000);
+    }
+
+    #[test]
+    fn a_short_user_file_overrides_its_base() {
+        let text = r#"
+extends = "flask-mongo"
+[app]
+deployment = "web"
+labels = { tier = "web" }
+[hpa]
+max_replicas = 8
+"#;
+        let p = Profile::from_text(text, Path::new("deploycheck.toml")).unwrap();
+        assert_eq!(p.app.deployment, "web");
+        assert_eq!(
+            p.app.service, "flask-app",
+            "untouched keys come from the base"
+        );
+        assert_eq!(p.app.labels.len(), 1, "label maps are replaced, not merged");
+        assert_eq!(p.app.labels["tier"], "web");
+        assert_eq!(p.hpa.max_replicas, 8);
+        assert_eq!(p.hpa.min_replicas, 2);
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_the_file_and_a_suggestion() {
+        let error = Profile::from_text("[app]\nhelth_path = \"/h\"\n", Path::new("my.toml"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "my.toml: unknown key `app.helth_path` (did you mean `health_path`?)"
+        );
+        let error = Profile::from_text("colour = 1\n", Path::new("my.toml"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(error, "my.toml: unknown key `colour`");
+    }
+
+    #[test]
+    fn wrong_types_and_bad_toml_are_reported_with_the_file() {
+        let error = Profile::from_text("[app]\nport = \"http\"\n", Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("p.toml: "), "{error}");
+        assert!(
+            error.contains("port") || error.contains("integer"),
+            "{error}"
+        );
+        let error = Profile::from_text("[app\n", Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("p.toml: not valid TOML"), "{error}");
+        let error = Profile::from_text("extends = \"nope\"\n", Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("unknown profile \"nope\""), "{error}");
+    }
+
+    #[test]
+    fn resolve_prefers_the_flag_then_the_local_file_then_reference() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            Profile::resolve(None, dir.path()).unwrap(),
+            Profile::built_in("reference").unwrap()
+        );
+        std::fs::write(
+            dir.path().join(DEFAULT_FILE),
+            "extends = \"flask-mongo\"\n[app]\nport = 8080\n",
+        )
+        .unwrap();
+        assert_eq!(Profile::resolve(None, dir.path()).unwrap().app.port, 8080);
+        assert_eq!(
+            Profile::resolve(Some("reference"), dir.path())
+                .unwrap()
+                .app
+                .port,
+            5000
+        );
+        let error = Profile::resolve(Some("flask"), dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("built in are reference, flask-mongo"),
+            "{error}"
+        );
+        let missing = Profile::resolve(Some("./missing.toml"), dir.path()).unwrap_err();
+        assert!(matches!(missing, ProfileError::Read { .. }), "{missing}");
+    }
+
+    #[test]
+    fn edit_distance_counts_single_edits() {
+        assert_eq!(edit_distance("helth_path", "health_path"), 1);
+        assert_eq!(edit_distance("abc", "abc"), 0);
+        assert_eq!(edit_distance("", "ab"), 2);
+    }
+}
