@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod demo;
+pub mod lint;
 pub mod manifest;
 pub mod profile;
 pub mod yaml;
