@@ -1,11 +1,16 @@
 //! Command-line interface: argument parsing and dispatch to the library.
 
+use std::io::IsTerminal as _;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::{demo, exit};
+use crate::lint::Severity;
+use crate::profile::Profile;
+use crate::report::lint as lint_report;
+use crate::{demo, exit, lint, manifest};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -17,6 +22,10 @@ use crate::{demo, exit};
                   or I/O error."
 )]
 pub struct Cli {
+    /// Target description: a built-in profile (reference, flask-mongo) or a TOML file.
+    /// Default: ./deploycheck.toml if present, else `reference`.
+    #[arg(long, global = true, value_name = "NAME|FILE")]
+    pub profile: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -28,6 +37,34 @@ pub enum Command {
     /// The database is the one the tests use: MONGODB_URI if set, else `mongod` on PATH,
     /// else SecantusDB installed into target/devdb-venv on first use. Runs until Ctrl-C.
     Demo(DemoArgs),
+    /// Check Kubernetes manifests and Dockerfiles without a cluster.
+    ///
+    /// Reads files, directories (recursively *.yaml, *.yml, Dockerfile), kustomize
+    /// directories (rendered with `kubectl kustomize`) and `-` for standard input.
+    Lint(LintArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LintArgs {
+    /// What to check.
+    #[arg(value_name = "PATH|-", required_unless_present = "rules")]
+    pub paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Exit 1 when a finding at or above this severity exists.
+    #[arg(long, value_enum, default_value_t = Severity::Error)]
+    pub fail_on: Severity,
+    /// Print the rule catalogue and exit.
+    #[arg(long)]
+    pub rules: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    Junit,
+    Sarif,
 }
 
 #[derive(Debug, clap::Args)]
@@ -44,6 +81,7 @@ pub struct DemoArgs {
 pub async fn run() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
+        Command::Lint(args) => run_lint(&args, cli.profile.as_deref()),
         Command::Demo(args) => match demo::run(&args).await {
             Ok(()) => exit::OK,
             Err(error) => {
@@ -53,4 +91,53 @@ pub async fn run() -> ExitCode {
         },
     };
     ExitCode::from(code)
+}
+
+fn run_lint(args: &LintArgs, profile: Option<&str>) -> u8 {
+    let rules = lint::catalogue();
+    if args.rules {
+        for rule in &rules {
+            println!(
+                "{}  {:<7}  {}\n                  fix: {}",
+                rule.id,
+                rule.severity.as_str(),
+                rule.why,
+                rule.hint
+            );
+        }
+        return exit::OK;
+    }
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let profile = match Profile::resolve(profile, &cwd) {
+        Ok(profile) => profile,
+        Err(error) => {
+            eprintln!("deploycheck lint: {error}");
+            return exit::USAGE;
+        }
+    };
+    let inputs = match manifest::load(&args.paths) {
+        Ok(inputs) => inputs,
+        Err(error) => {
+            eprintln!("deploycheck lint: {error}");
+            return exit::USAGE;
+        }
+    };
+    let findings = lint::run(&inputs, &profile);
+    let scope = lint_report::Scope {
+        objects: inputs.objects.len(),
+        dockerfiles: inputs.dockerfiles.len(),
+    };
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let text = match args.format {
+        Format::Human => lint_report::human(&findings, scope, colour),
+        Format::Json => lint_report::json(&findings, scope),
+        Format::Junit => lint_report::junit(&findings, &rules),
+        Format::Sarif => lint_report::sarif(&findings, &rules),
+    };
+    print!("{text}");
+    if findings.iter().any(|f| f.severity >= args.fail_on) {
+        exit::FAILED
+    } else {
+        exit::OK
+    }
 }

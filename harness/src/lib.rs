@@ -8,6 +8,7 @@ pub mod demo;
 pub mod lint;
 pub mod manifest;
 pub mod profile;
+pub mod report;
 pub mod yaml;
 
 /// Process exit codes, documented in README.md.

@@ -1,0 +1,284 @@
+//! Renders lint findings: human text, JSON, JUnit XML, SARIF 2.1.0.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde_json::json;
+
+use super::xml_escape;
+use crate::lint::{Finding, Rule, Severity};
+
+/// What was read, for the summary line.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Scope {
+    pub objects: usize,
+    pub dockerfiles: usize,
+}
+
+fn counts(findings: &[Finding]) -> (usize, usize, usize) {
+    let of = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+    (
+        of(Severity::Error),
+        of(Severity::Warning),
+        of(Severity::Info),
+    )
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+/// Findings grouped by file, each with its hint, then one summary line.
+pub fn human(findings: &[Finding], scope: Scope, colour: bool) -> String {
+    let paint = |code: &str, text: &str| {
+        if colour {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    };
+    let mut out = String::new();
+    let mut by_origin: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
+    for finding in findings {
+        by_origin.entry(&finding.origin).or_default().push(finding);
+    }
+    for (origin, findings) in by_origin {
+        let _ = writeln!(out, "{}", paint("1", origin));
+        for f in findings {
+            let severity = match f.severity {
+                Severity::Error => paint("31", "error  "),
+                Severity::Warning => paint("33", "warning"),
+                Severity::Info => paint("36", "info   "),
+            };
+            let _ = writeln!(
+                out,
+                "  {:>5}  {severity}  {}  {}: {}",
+                f.line, f.rule, f.object, f.message
+            );
+            let _ = writeln!(
+                out,
+                "                        {}",
+                paint("2", &format!("fix: {}", f.hint))
+            );
+        }
+    }
+    let (errors, warnings, infos) = counts(findings);
+    let read = format!(
+        "{} and {} read",
+        plural(scope.objects, "object"),
+        plural(scope.dockerfiles, "Dockerfile")
+    );
+    if findings.is_empty() {
+        let _ = writeln!(out, "{} ({read})", paint("32", "no findings"));
+    } else {
+        let _ = writeln!(
+            out,
+            "{}, {}, {} ({read})",
+            plural(errors, "error"),
+            plural(warnings, "warning"),
+            plural(infos, "note")
+        );
+    }
+    out
+}
+
+pub fn json(findings: &[Finding], scope: Scope) -> String {
+    let (errors, warnings, infos) = counts(findings);
+    let value = json!({
+        "findings": findings,
+        "summary": {
+            "errors": errors,
+            "warnings": warnings,
+            "infos": infos,
+            "objects": scope.objects,
+            "dockerfiles": scope.dockerfiles,
+        },
+    });
+    serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
+}
+
+/// One test case per rule: CI dashboards then list what was checked, not only what failed,
+/// and each failure carries the full text of every finding of its rule.
+pub fn junit(findings: &[Finding], rules: &[&Rule]) -> String {
+    let failures = rules
+        .iter()
+        .filter(|r| findings.iter().any(|f| f.rule == r.id))
+        .count();
+    let mut out = String::new();
+    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"deploycheck lint\" tests=\"{}\" failures=\"{failures}\">",
+        rules.len()
+    );
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"lint\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\">",
+        rules.len()
+    );
+    for rule in rules {
+        let mine: Vec<&Finding> = findings.iter().filter(|f| f.rule == rule.id).collect();
+        let name = xml_escape(&format!("{} {}", rule.id, rule.why));
+        if mine.is_empty() {
+            let _ = writeln!(out, "    <testcase classname=\"lint\" name=\"{name}\"/>");
+            continue;
+        }
+        let _ = writeln!(out, "    <testcase classname=\"lint\" name=\"{name}\">");
+        let text: String = mine
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}:{} {} {}: {}\nfix: {}\n",
+                    f.origin,
+                    f.line,
+                    f.severity.as_str(),
+                    f.object,
+                    f.message,
+                    f.hint
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "      <failure message=\"{}\" type=\"{}\">{}</failure>",
+            xml_escape(&format!("{} finding(s): {}", mine.len(), mine[0].message)),
+            rule.severity.as_str(),
+            xml_escape(&text)
+        );
+        out.push_str("    </testcase>\n");
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+/// SARIF 2.1.0, as GitHub code scanning reads it.
+pub fn sarif(findings: &[Finding], rules: &[&Rule]) -> String {
+    let level = |s: Severity| match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "note",
+    };
+    let rule_index: BTreeMap<&str, usize> =
+        rules.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
+    let value = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "deploycheck",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules.iter().map(|r| json!({
+                    "id": r.id,
+                    "shortDescription": {"text": r.why},
+                    "help": {"text": r.hint},
+                    "defaultConfiguration": {"level": level(r.severity)},
+                })).collect::<Vec<_>>(),
+            }},
+            "results": findings.iter().map(|f| json!({
+                "ruleId": f.rule,
+                "ruleIndex": rule_index.get(f.rule),
+                "level": level(f.severity),
+                "message": {"text": format!("{}: {} (fix: {})", f.object, f.message, f.hint)},
+                "locations": [{"physicalLocation": {
+                    "artifactLocation": {"uri": f.origin.trim_end_matches(" (kustomize)")},
+                    "region": {"startLine": f.line.max(1)},
+                }}],
+            })).collect::<Vec<_>>(),
+        }],
+    });
+    serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lint;
+
+    fn sample() -> Vec<Finding> {
+        let rule = lint::catalogue()[0];
+        vec![Finding {
+            rule: rule.id,
+            severity: rule.severity,
+            origin: "k8s/app.yaml".into(),
+            line: 12,
+            object: "Deployment/web".into(),
+            message: "container `web` MONGODB_HOST: `localhost` <is> the app's own pod".into(),
+            hint: rule.hint,
+        }]
+    }
+
+    #[test]
+    fn human_groups_by_file_and_summarises() {
+        let text = human(
+            &sample(),
+            Scope {
+                objects: 3,
+                dockerfiles: 1,
+            },
+            false,
+        );
+        assert!(text.starts_with("k8s/app.yaml\n"), "{text}");
+        assert!(
+            text.contains("     12  error    DC001  Deployment/web: container"),
+            "{text}"
+        );
+        assert!(text.contains("fix: set the host"), "{text}");
+        assert!(
+            text.ends_with("1 error, 0 warnings, 0 notes (3 objects and 1 Dockerfile read)\n"),
+            "{text}"
+        );
+        let clean = human(
+            &[],
+            Scope {
+                objects: 2,
+                dockerfiles: 0,
+            },
+            false,
+        );
+        assert_eq!(clean, "no findings (2 objects and 0 Dockerfiles read)\n");
+        assert!(human(&sample(), Scope::default(), true).contains("\x1b[31m"));
+    }
+
+    #[test]
+    fn junit_has_a_case_per_rule_and_the_failure_text() {
+        let rules = lint::catalogue();
+        let xml = junit(&sample(), &rules);
+        assert!(
+            xml.contains(&format!("tests=\"{}\" failures=\"1\"", rules.len())),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("k8s/app.yaml:12 error Deployment/web"),
+            "{xml}"
+        );
+        assert!(xml.contains("&lt;is&gt;"), "escaped: {xml}");
+        assert_eq!(xml.matches("<testcase ").count(), rules.len());
+    }
+
+    #[test]
+    fn sarif_points_at_file_and_line() {
+        let rules = lint::catalogue();
+        let value: serde_json::Value = serde_json::from_str(&sarif(&sample(), &rules)).unwrap();
+        let result = &value["runs"][0]["results"][0];
+        assert_eq!(result["ruleId"], "DC001");
+        assert_eq!(result["level"], "error");
+        let location = &result["locations"][0]["physicalLocation"];
+        assert_eq!(location["artifactLocation"]["uri"], "k8s/app.yaml");
+        assert_eq!(location["region"]["startLine"], 12);
+        assert_eq!(
+            value["runs"][0]["tool"]["driver"]["rules"]
+                .as_array()
+                .unwrap()
+                .len(),
+            rules.len()
+        );
+    }
+
+    #[test]
+    fn json_is_parseable_with_a_summary() {
+        let value: serde_json::Value =
+            serde_json::from_str(&json(&sample(), Scope::default())).unwrap();
+        assert_eq!(value["summary"]["errors"], 1);
+        assert_eq!(value["findings"][0]["line"], 12);
+    }
+}

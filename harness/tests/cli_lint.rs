@@ -1,0 +1,158 @@
+//! `deploycheck lint` as a user runs it: exit codes, messages, formats, stdin, profiles.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use assert_cmd::cargo::CommandCargoExt as _;
+
+fn deploycheck(args: &[&str], dir: &Path) -> Output {
+    Command::cargo_bin("deploycheck")
+        .unwrap()
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn good() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lint/good")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A copy of the correct stack with one edit, in a temporary directory.
+fn broken(replace: &str, with: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(good()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    let stack = dir.path().join("stack.yaml");
+    let original = std::fs::read_to_string(&stack).unwrap();
+    assert!(original.contains(replace));
+    std::fs::write(&stack, original.replacen(replace, with, 1)).unwrap();
+    dir
+}
+
+#[test]
+fn clean_input_exits_0() {
+    let out = deploycheck(&["lint", good().to_str().unwrap()], Path::new("."));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("no findings"));
+}
+
+#[test]
+fn an_error_finding_exits_1_with_file_line_and_hint() {
+    let dir = broken("value: mongodb\n", "value: localhost\n");
+    let out = deploycheck(&["lint", "."], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("stack.yaml"), "{stdout}");
+    assert!(
+        stdout.contains("25  error    DC001  Deployment/web"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("fix: set the host to the MongoDB Service name"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn fail_on_decides_whether_warnings_fail() {
+    let dir = broken(
+        "readOnlyRootFilesystem: true",
+        "readOnlyRootFilesystem: false",
+    );
+    assert_eq!(
+        deploycheck(&["lint", "."], dir.path()).status.code(),
+        Some(0)
+    );
+    let strict = deploycheck(&["lint", "--fail-on", "warning", "."], dir.path());
+    assert_eq!(strict.status.code(), Some(1));
+}
+
+#[test]
+fn machine_formats_parse() {
+    let dir = broken("image: example/web:1.2.3", "image: example/web");
+    let json = deploycheck(&["lint", "--format", "json", "."], dir.path());
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(value["findings"][0]["rule"], "DC050");
+    let sarif = deploycheck(&["lint", "--format", "sarif", "."], dir.path());
+    let value: serde_json::Value = serde_json::from_slice(&sarif.stdout).unwrap();
+    assert_eq!(value["version"], "2.1.0");
+    assert_eq!(value["runs"][0]["results"][0]["ruleId"], "DC050");
+    let junit = text(&deploycheck(&["lint", "--format", "junit", "."], dir.path()).stdout);
+    assert!(
+        junit.contains("<failure message=\"1 finding(s): container `web` image"),
+        "{junit}"
+    );
+}
+
+#[test]
+fn reads_standard_input() {
+    let mut child = Command::cargo_bin("deploycheck")
+        .unwrap()
+        .args(["lint", "-"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - name: c\n      image: busybox\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("<stdin>\n"), "{stdout}");
+    assert!(stdout.contains("DC050  Pod/p"), "{stdout}");
+}
+
+#[test]
+fn usage_and_input_errors_exit_2_with_a_specific_message() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.yaml"), "kind: [Service\n").unwrap();
+    std::fs::write(dir.path().join("typo.toml"), "[app]\nhelth_path = \"/h\"\n").unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["lint", "missing.yaml"],
+            "missing.yaml: no such file or directory",
+        ),
+        (&["lint", "bad.yaml"], "bad.yaml: malformed YAML"),
+        (
+            &["lint", "--profile", "typo.toml", "bad.yaml"],
+            "typo.toml: unknown key `app.helth_path` (did you mean `health_path`?)",
+        ),
+        (
+            &["lint", "--profile", "nonesuch", "x"],
+            "unknown profile \"nonesuch\"",
+        ),
+        (&["lint"], "required"),
+        (&["lint", "--format", "xml", "."], "invalid value 'xml'"),
+        (&["lint", "--no-such-flag"], "unexpected argument"),
+    ];
+    for (args, expected) in cases {
+        let out = deploycheck(args, dir.path());
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn rules_lists_the_catalogue() {
+    let out = deploycheck(&["lint", "--rules"], Path::new("."));
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    for id in ["DC001", "DC071", "DF005"] {
+        assert!(stdout.contains(id), "{stdout}");
+    }
+}
