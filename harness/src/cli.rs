@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::lint::Severity;
 use crate::profile::Profile;
 use crate::report::lint as lint_report;
-use crate::{demo, exit, lint, manifest};
+use crate::{api, demo, exit, lint, manifest};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,6 +42,52 @@ pub enum Command {
     /// Reads files, directories (recursively *.yaml, *.yml, Dockerfile), kustomize
     /// directories (rendered with `kubectl kustomize`) and `-` for standard input.
     Lint(LintArgs),
+    /// Check the HTTP contract of a running app: greeting, health, round trip, bad input.
+    Api(ApiArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApiArgs {
+    /// Base URL of the app, e.g. http://127.0.0.1:5000.
+    #[arg(long)]
+    pub url: String,
+    /// Longest wait for one answer.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    #[arg(long, value_enum, default_value_t = ApiFormat::Human)]
+    pub format: ApiFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ApiFormat {
+    Human,
+    Json,
+}
+
+/// `500ms`, `10s`, `2m`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((text, "s"), |i| text.split_at(i));
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 500ms, 10s or 2m"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit {unit:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    if seconds <= 0.0 || !seconds.is_finite() {
+        return Err(format!("{text:?} must be more than zero"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 #[derive(Debug, clap::Args)]
@@ -82,6 +128,7 @@ pub async fn run() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Lint(args) => run_lint(&args, cli.profile.as_deref()),
+        Command::Api(args) => run_api(&args, cli.profile.as_deref()).await,
         Command::Demo(args) => match demo::run(&args).await {
             Ok(()) => exit::OK,
             Err(error) => {
@@ -107,13 +154,9 @@ fn run_lint(args: &LintArgs, profile: Option<&str>) -> u8 {
         }
         return exit::OK;
     }
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let profile = match Profile::resolve(profile, &cwd) {
+    let profile = match resolve_profile(profile, "lint") {
         Ok(profile) => profile,
-        Err(error) => {
-            eprintln!("deploycheck lint: {error}");
-            return exit::USAGE;
-        }
+        Err(code) => return code,
     };
     let inputs = match manifest::load(&args.paths) {
         Ok(inputs) => inputs,
@@ -136,6 +179,45 @@ fn run_lint(args: &LintArgs, profile: Option<&str>) -> u8 {
     };
     print!("{text}");
     if findings.iter().any(|f| f.severity >= args.fail_on) {
+        exit::FAILED
+    } else {
+        exit::OK
+    }
+}
+
+fn resolve_profile(choice: Option<&str>, command: &str) -> Result<Profile, u8> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    Profile::resolve(choice, &cwd).map_err(|error| {
+        eprintln!("deploycheck {command}: {error}");
+        exit::USAGE
+    })
+}
+
+async fn run_api(args: &ApiArgs, profile: Option<&str>) -> u8 {
+    let profile = match resolve_profile(profile, "api") {
+        Ok(profile) => profile,
+        Err(code) => return code,
+    };
+    let target = api::Target {
+        base_url: args.url.clone(),
+        timeout: args.timeout,
+    };
+    let outcomes = match api::check(&target, &profile).await {
+        Ok(outcomes) => outcomes,
+        Err(error) => {
+            eprintln!("deploycheck api: {error}");
+            return exit::USAGE;
+        }
+    };
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    print!(
+        "{}",
+        match args.format {
+            ApiFormat::Human => crate::report::api::human(&outcomes, &args.url, colour),
+            ApiFormat::Json => crate::report::api::json(&outcomes, &args.url),
+        }
+    );
+    if outcomes.iter().any(|o| o.verdict == api::Verdict::Fail) {
         exit::FAILED
     } else {
         exit::OK

@@ -3,12 +3,14 @@
 //! The binary is a thin shell over [`cli::run`]; every subcommand is a library function so
 //! tests and the cucumber steps call the same code the CLI does.
 
+pub mod api;
 pub mod cli;
 pub mod demo;
 pub mod lint;
 pub mod manifest;
 pub mod profile;
 pub mod report;
+pub mod timestamp;
 pub mod yaml;
 
 /// Process exit codes, documented in README.md.

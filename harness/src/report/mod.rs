@@ -1,6 +1,7 @@
 //! Turns results into what people and tools read. Logic never prints; it returns data that
 //! these renderers format.
 
+pub mod api;
 pub mod lint;
 
 /// Escapes text for XML attribute values and element content.

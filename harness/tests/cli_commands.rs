@@ -1,4 +1,4 @@
-//! `deploycheck lint` as a user runs it: exit codes, messages, formats, stdin, profiles.
+//! `deploycheck lint` and `deploycheck api` as a user runs them: exit codes, messages, formats.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -154,5 +154,30 @@ fn rules_lists_the_catalogue() {
     let stdout = text(&out.stdout);
     for id in ["DC001", "DC071", "DF005"] {
         assert!(stdout.contains(id), "{stdout}");
+    }
+}
+
+#[test]
+fn api_usage_errors_exit_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["api"], "--url"),
+        (&["api", "--url", "ftp://x"], "expected http://HOST:PORT"),
+        (
+            &["api", "--url", "http://127.0.0.1:1"],
+            "cannot reach http://127.0.0.1:1",
+        ),
+        (
+            &["api", "--url", "http://127.0.0.1:1", "--timeout", "soon"],
+            "not a duration",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = deploycheck(args, Path::new("."));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&out.stderr).contains(expected),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
     }
 }
