@@ -4,38 +4,15 @@
 //! copies it and makes one mistake; exactly the rules the case names must then fire, so a rule
 //! is shown to catch its mistake and every other rule to stay quiet about a correct stack.
 
+#[path = "support/lint_cases.rs"]
+mod lint_cases;
+
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use deploycheck::lint::{self, Finding};
 use deploycheck::manifest;
 use deploycheck::profile::Profile;
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-struct Cases {
-    case: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    expect: BTreeSet<String>,
-    what: String,
-    edits: Vec<Edit>,
-    #[serde(default)]
-    remove: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct Edit {
-    file: String,
-    replace: String,
-    with: String,
-}
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lint")
-}
 
 fn lint_dir(dir: &Path) -> Vec<Finding> {
     let inputs = manifest::load(&[dir.to_path_buf()]).expect("fixture loads");
@@ -52,36 +29,16 @@ fn describe(findings: &[Finding]) -> String {
 
 #[test]
 fn a_correct_stack_raises_nothing() {
-    let findings = lint_dir(&fixtures().join("good"));
+    let findings = lint_dir(&lint_cases::fixtures().join("good"));
     assert!(findings.is_empty(), "\n{}", describe(&findings));
 }
 
 #[test]
 fn every_rule_fires_on_its_mistake_and_only_there() {
-    let text = std::fs::read_to_string(fixtures().join("broken.toml")).unwrap();
-    let cases: Cases = toml::from_str(&text).expect("broken.toml parses");
     let mut covered = BTreeSet::new();
-    for case in &cases.case {
-        let dir = tempfile::tempdir().unwrap();
-        for entry in std::fs::read_dir(fixtures().join("good")).unwrap() {
-            let entry = entry.unwrap();
-            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
-        }
-        for edit in &case.edits {
-            let path = dir.path().join(&edit.file);
-            let original = std::fs::read_to_string(&path).unwrap();
-            assert!(
-                original.contains(&edit.replace),
-                "{}: {:?} is not in good/{}",
-                case.what,
-                edit.replace,
-                edit.file
-            );
-            std::fs::write(&path, original.replacen(&edit.replace, &edit.with, 1)).unwrap();
-        }
-        for file in &case.remove {
-            std::fs::remove_file(dir.path().join(file)).unwrap();
-        }
+    for case in lint_cases::all_cases() {
+        let dir = lint_cases::correct_stack();
+        case.apply(dir.path());
         let findings = lint_dir(dir.path());
         let fired: BTreeSet<String> = findings.iter().map(|f| f.rule.to_string()).collect();
         assert_eq!(

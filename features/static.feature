@@ -1,0 +1,71 @@
+@static
+Feature: Manifests and Dockerfiles, checked without a cluster
+  Before anything is deployed, deploycheck reads the Kubernetes manifests and the Dockerfile
+  and points at the mistakes that make a take-home fail: the app talking to localhost, data
+  on a volume that dies with the pod, probes on the wrong port, an HPA that cannot scale.
+  Every finding names a rule, a file and a line, and says how to fix it.
+
+  Scenario: A correct stack raises no finding at all
+    Given a correct stack
+    When it is linted
+    Then there are no findings
+
+  Scenario: The reference service's Dockerfile is clean
+    Given the file "app/Dockerfile"
+    When it is linted
+    Then there are no findings
+
+  Scenario Outline: A common mistake is caught, and nothing else is
+    Given a correct stack
+    And the mistake "<mistake>"
+    When it is linted
+    Then exactly the rules <rules> fire, each at a line
+
+    Examples: the database connection
+      | mistake                                   | rules         |
+      | app connects to localhost                 | DC001         |
+      | app connects to a pod IP inside a URI     | DC001         |
+      | app connects to a host that is no Service | DC001         |
+      | password as a literal env value           | DC002         |
+      | MongoDB without root credentials          | DC003         |
+      | data on an emptyDir                       | DC004         |
+      | nothing mounted at /data/db               | DC004         |
+      | MongoDB as a Deployment                   | DC005         |
+      | StatefulSet's Service is not headless     | DC005         |
+
+    Examples: probes and resources
+      | mistake                                   | rules         |
+      | no readiness probe                        | DC010         |
+      | liveness probe on an undeclared port      | DC011         |
+      | liveness and readiness are the same check | DC012         |
+      | no limits                                 | DC020         |
+      | CPU limit below the request               | DC021         |
+      | memory limit beyond the profile's bound   | DC022         |
+
+    Examples: autoscaling and Services
+      | mistake                                   | rules         |
+      | HPA targets a Deployment that does not exist | DC030      |
+      | HPA minimum above maximum                 | DC031         |
+      | HPA without a CPU target                  | DC032         |
+      | HPA target without CPU requests           | DC020,DC033   |
+      | Service selector matches no pods          | DC040         |
+      | Service targetPort not exposed            | DC041         |
+
+    Examples: images, security and availability
+      | mistake                                   | rules         |
+      | image without a tag                       | DC050         |
+      | image on latest                           | DC050         |
+      | imagePullPolicy Never                     | DC051         |
+      | runs as root                              | DC060         |
+      | privilege escalation allowed              | DC061         |
+      | writable root filesystem                  | DC062         |
+      | one replica and an HPA that allows one    | DC031,DC070   |
+      | no PodDisruptionBudget                    | DC071         |
+
+    Examples: the Dockerfile
+      | mistake                                   | rules         |
+      | unpinned base image                       | DF001         |
+      | no USER                                   | DF002         |
+      | compiles in the only stage                | DF003         |
+      | password in ENV                           | DF004         |
+      | no .dockerignore                          | DF005         |

@@ -1,0 +1,30 @@
+//! Step glue, one module per domain concept. Steps only call the library; logic lives there.
+
+mod api;
+mod lint;
+
+use std::collections::BTreeMap;
+
+use deploycheck::api::Outcome;
+use deploycheck::lint::Finding;
+
+/// State of one scenario.
+#[derive(Debug, Default, cucumber::World)]
+pub struct DeployWorld {
+    /// Inputs to lint, and a temporary copy of fixtures that is deleted with the scenario.
+    pub lint_paths: Vec<std::path::PathBuf>,
+    pub scratch: Option<tempfile::TempDir>,
+    pub findings: Vec<Finding>,
+    /// The app under check.
+    pub base_url: Option<String>,
+    pub server: Option<tokio::task::JoinHandle<()>>,
+    pub outcomes: BTreeMap<&'static str, Outcome>,
+}
+
+impl Drop for DeployWorld {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
