@@ -44,6 +44,36 @@ pub enum Command {
     Lint(LintArgs),
     /// Check the HTTP contract of a running app: greeting, health, round trip, bad input.
     Api(ApiArgs),
+    /// Load the app with Goose (loopback only), gate on SLOs, then verify every acknowledged write.
+    Load(LoadArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LoadArgs {
+    /// Base URL of the app; loopback only (port-forward a cluster Service).
+    #[arg(long)]
+    pub url: String,
+    /// Concurrent users [default: the profile's load.users].
+    #[arg(long)]
+    pub users: Option<usize>,
+    /// Users started per second [default: the profile's load.hatch_rate].
+    #[arg(long)]
+    pub hatch_rate: Option<usize>,
+    /// How long to load, e.g. 30s or 2m [default: the profile's load.duration].
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Request mix [default: the profile's load.mix].
+    #[arg(long, value_enum)]
+    pub mix: Option<crate::load::Mix>,
+    /// Gates, e.g. "p95<250ms,errors<1%,rps>100" [default: the profile's load.slo].
+    #[arg(long)]
+    pub slo: Option<String>,
+    /// Write the summary as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write Goose's own HTML report to this file.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -129,6 +159,7 @@ pub async fn run() -> ExitCode {
     let code = match cli.command {
         Command::Lint(args) => run_lint(&args, cli.profile.as_deref()),
         Command::Api(args) => run_api(&args, cli.profile.as_deref()).await,
+        Command::Load(args) => run_load(&args, cli.profile.as_deref()).await,
         Command::Demo(args) => match demo::run(&args).await {
             Ok(()) => exit::OK,
             Err(error) => {
@@ -221,5 +252,61 @@ async fn run_api(args: &ApiArgs, profile: Option<&str>) -> u8 {
         exit::FAILED
     } else {
         exit::OK
+    }
+}
+
+async fn run_load(args: &LoadArgs, profile: Option<&str>) -> u8 {
+    let profile = match resolve_profile(profile, "load") {
+        Ok(profile) => profile,
+        Err(code) => return code,
+    };
+    let defaults = &profile.load;
+    let settings = (|| -> Result<crate::load::Settings, String> {
+        Ok(crate::load::Settings {
+            base_url: args.url.clone(),
+            users: args.users.unwrap_or(defaults.users as usize),
+            hatch_rate: args.hatch_rate.unwrap_or(defaults.hatch_rate as usize),
+            duration: match args.duration {
+                Some(duration) => duration,
+                None => parse_duration(&defaults.duration)
+                    .map_err(|e| format!("profile load.duration: {e}"))?,
+            },
+            mix: match args.mix {
+                Some(mix) => mix,
+                None => defaults
+                    .mix
+                    .parse()
+                    .map_err(|e| format!("profile load.mix: {e}"))?,
+            },
+            slos: crate::load::parse_slos(args.slo.as_deref().unwrap_or(&defaults.slo))
+                .map_err(|e| format!("SLO {e}"))?,
+            goose_html: args.html.clone(),
+        })
+    })();
+    let settings = match settings {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("deploycheck load: {error}");
+            return exit::USAGE;
+        }
+    };
+    let summary = match crate::load::run(&settings).await {
+        Ok(summary) => summary,
+        Err(error) => {
+            eprintln!("deploycheck load: {error}");
+            return exit::USAGE;
+        }
+    };
+    print!("{}", crate::report::load::human(&summary));
+    if let Some(path) = &args.json
+        && let Err(error) = std::fs::write(path, crate::report::load::json(&summary))
+    {
+        eprintln!("deploycheck load: cannot write {}: {error}", path.display());
+        return exit::USAGE;
+    }
+    if summary.passed() {
+        exit::OK
+    } else {
+        exit::FAILED
     }
 }

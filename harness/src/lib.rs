@@ -7,6 +7,7 @@ pub mod api;
 pub mod cli;
 pub mod demo;
 pub mod lint;
+pub mod load;
 pub mod manifest;
 pub mod profile;
 pub mod report;

@@ -1,4 +1,4 @@
-//! `deploycheck lint` and `deploycheck api` as a user runs them: exit codes, messages, formats.
+//! `deploycheck lint`, `api` and `load` as a user runs them: exit codes, messages, formats.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -180,4 +180,58 @@ fn api_usage_errors_exit_2() {
             text(&out.stderr)
         );
     }
+}
+
+#[test]
+fn load_refuses_what_it_must_not_do() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["load", "--url", "http://10.0.0.1:5000", "--duration", "1s"],
+            "load runs target loopback only",
+        ),
+        (
+            &["load", "--url", "http://127.0.0.1:1", "--users", "5000"],
+            "--users must be between 1 and 1000",
+        ),
+        (
+            &["load", "--url", "http://127.0.0.1:1", "--duration", "2h"],
+            "--duration must be between",
+        ),
+        (
+            &["load", "--url", "http://127.0.0.1:1", "--slo", "p95<fast"],
+            "SLO \"p95<fast\"",
+        ),
+        (
+            &["load", "--url", "http://127.0.0.1:1", "--mix", "everything"],
+            "invalid value 'everything'",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = deploycheck(args, Path::new("."));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(expected),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn load_on_an_unreachable_app_sends_nothing() {
+    let out = deploycheck(
+        &["load", "--url", "http://127.0.0.1:1", "--duration", "1s"],
+        Path::new("."),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no load was sent"),
+        "{}",
+        text(&out.stderr)
+    );
 }

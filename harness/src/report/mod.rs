@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod lint;
+pub mod load;
 
 /// Escapes text for XML attribute values and element content.
 pub fn xml_escape(text: &str) -> String {

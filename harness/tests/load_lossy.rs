@@ -1,0 +1,67 @@
+//! An app that acknowledges writes and then loses some fails the load check, however fast it
+//! is. The app here stands in for a candidate's buggy submission (the system under check).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use deploycheck::load::{self, Mix, Settings};
+use serde_json::Value;
+
+type Store = Arc<Mutex<(u64, Vec<Value>)>>;
+
+async fn insert(
+    State(store): State<Store>,
+    axum::Json(document): axum::Json<Value>,
+) -> (axum::http::StatusCode, &'static str) {
+    let mut guard = store.lock().unwrap();
+    guard.0 += 1;
+    if guard.0 % 3 != 0 {
+        guard.1.push(document); // every third acknowledged write is silently dropped
+    }
+    (
+        axum::http::StatusCode::CREATED,
+        r#"{"status":"Data inserted"}"#,
+    )
+}
+
+async fn list(State(store): State<Store>) -> axum::Json<Value> {
+    axum::Json(Value::Array(store.lock().unwrap().1.clone()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_acknowledged_writes_fail_the_run() {
+    let router = Router::new()
+        .route("/", get(|| async { "hello" }))
+        .route("/data", get(list).post(insert))
+        .with_state(Store::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let summary = load::run(&Settings {
+        base_url: url,
+        users: 2,
+        hatch_rate: 2,
+        duration: Duration::from_secs(2),
+        mix: Mix::Write,
+        slos: load::parse_slos("errors<1%").unwrap(),
+        goose_html: None,
+    })
+    .await
+    .unwrap();
+    assert!(summary.acknowledged_writes >= 3, "{summary:#?}");
+    assert_eq!(
+        summary.lost_writes,
+        summary.acknowledged_writes / 3,
+        "{summary:#?}"
+    );
+    assert!(!summary.lost_examples.is_empty());
+    assert!(
+        summary.slos.iter().all(|s| s.met),
+        "fast and error-free, yet it lost data"
+    );
+    assert!(!summary.passed());
+}

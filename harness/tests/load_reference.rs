@@ -1,0 +1,49 @@
+//! A bounded Goose run against the reference app on a real database: requests flow, latencies
+//! are measured, every acknowledged write is read back, the SLO gates pass. (One load run per
+//! process: Goose installs process-wide handlers.)
+
+use std::time::Duration;
+
+use deploycheck::load::{self, Mix, Settings};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reference_app_keeps_every_acknowledged_write_under_load() {
+    let server = devdb::MongoServer::process_wide().unwrap();
+    let db = format!("load_{}", std::process::id());
+    let config = app::Config::from_lookup(|name| match name {
+        "MONGODB_URI" => Some(server.uri()),
+        "MONGODB_DATABASE" => Some(db.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let store = app::Store::new(&config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = app::app(app::AppState::new(store), config.request_timeout);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let summary = load::run(&Settings {
+        base_url: url,
+        users: 4,
+        hatch_rate: 4,
+        duration: Duration::from_secs(3),
+        mix: Mix::Mixed,
+        slos: load::parse_slos("errors<1%,p99<5s").unwrap(),
+        goose_html: None,
+    })
+    .await
+    .unwrap();
+    assert!(summary.requests > 20, "{summary:#?}");
+    assert!(summary.acknowledged_writes > 0, "{summary:#?}");
+    assert!(summary.integrity_checked);
+    assert_eq!(summary.lost_writes, 0, "{summary:#?}");
+    assert_eq!(summary.error_rate_percent, 0.0, "{summary:#?}");
+    assert!(summary.latency_ms.p50 > 0.0 && summary.latency_ms.p50 <= summary.latency_ms.p99);
+    for route in ["GET /", "POST /data", "GET /data"] {
+        assert!(
+            summary.latency_ms_by_route.contains_key(route),
+            "{route}: {summary:#?}"
+        );
+    }
+    assert!(summary.passed(), "{summary:#?}");
+}
