@@ -46,6 +46,31 @@ pub enum Command {
     Api(ApiArgs),
     /// Load the app with Goose (loopback only), gate on SLOs, then verify every acknowledged write.
     Load(LoadArgs),
+    /// Challenge part 1: contract, a short load, and a database restart the app must survive.
+    ///
+    /// With --url, checks your running app; add --db-restart "docker restart mongodb" to
+    /// restart your database under it. Without --url, runs the demo stack and restarts its
+    /// database itself.
+    Local(LocalArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LocalArgs {
+    /// Your app's base URL; without it the reference stack is started and checked.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Shell command that restarts your database (only with --url).
+    #[arg(long, value_name = "CMD", requires = "url")]
+    pub db_restart: Option<String>,
+    /// Load duration.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub load_duration: std::time::Duration,
+    /// Skip the load step (reported as skipped).
+    #[arg(long)]
+    pub skip_load: bool,
+    /// Write the whole report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -160,6 +185,7 @@ pub async fn run() -> ExitCode {
         Command::Lint(args) => run_lint(&args, cli.profile.as_deref()),
         Command::Api(args) => run_api(&args, cli.profile.as_deref()).await,
         Command::Load(args) => run_load(&args, cli.profile.as_deref()).await,
+        Command::Local(args) => run_local(&args, cli.profile.as_deref()).await,
         Command::Demo(args) => match demo::run(&args).await {
             Ok(()) => exit::OK,
             Err(error) => {
@@ -305,6 +331,106 @@ async fn run_load(args: &LoadArgs, profile: Option<&str>) -> u8 {
         return exit::USAGE;
     }
     if summary.passed() {
+        exit::OK
+    } else {
+        exit::FAILED
+    }
+}
+
+async fn run_local(args: &LocalArgs, profile: Option<&str>) -> u8 {
+    let profile = match resolve_profile(profile, "local") {
+        Ok(profile) => profile,
+        Err(code) => return code,
+    };
+    let load_settings = |url: &str| -> Result<Option<crate::load::Settings>, String> {
+        if args.skip_load {
+            return Ok(None);
+        }
+        Ok(Some(crate::load::Settings {
+            base_url: url.to_string(),
+            users: profile.load.users as usize,
+            hatch_rate: profile.load.hatch_rate as usize,
+            duration: args.load_duration,
+            mix: crate::load::Mix::Mixed,
+            slos: crate::load::parse_slos(&profile.load.slo)
+                .map_err(|e| format!("profile load.slo: {e}"))?,
+            goose_html: None,
+        }))
+    };
+    let result = match &args.url {
+        Some(url) => {
+            let settings = match load_settings(url) {
+                Ok(settings) => settings,
+                Err(error) => {
+                    eprintln!("deploycheck local: {error}");
+                    return exit::USAGE;
+                }
+            };
+            let restart = args
+                .db_restart
+                .clone()
+                .map(|command| async move || crate::local::run_restart_command(&command).await);
+            crate::local::run(
+                url,
+                &profile,
+                settings,
+                restart,
+                "no --db-restart command was given, so the app's recovery from a database restart was not tested",
+            )
+            .await
+        }
+        None => {
+            let stack = match demo::start("127.0.0.1:0".parse().expect("valid address")).await {
+                Ok(stack) => stack,
+                Err(error) => {
+                    eprintln!("deploycheck local: {error}");
+                    return exit::USAGE;
+                }
+            };
+            println!(
+                "checking the reference stack: {} on {}\n",
+                stack.url, stack.backend
+            );
+            let url = stack.url.clone();
+            let settings = match load_settings(&url) {
+                Ok(settings) => settings,
+                Err(error) => {
+                    eprintln!("deploycheck local: {error}");
+                    return exit::USAGE;
+                }
+            };
+            let mut stack = stack;
+            let result = {
+                let server = &mut stack.server;
+                let restart = Some(async || {
+                    server.stop().await.map_err(|e| e.to_string())?;
+                    server.start_again().await.map_err(|e| e.to_string())
+                });
+                crate::local::run(&url, &profile, settings, restart, "").await
+            };
+            let _ = stack.shutdown().await;
+            result
+        }
+    };
+    let report = match result {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("deploycheck local: {error}");
+            return exit::USAGE;
+        }
+    };
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    print!("{}", crate::report::local::human(&report, colour));
+    if let Some(path) = &args.json
+        && let Err(error) = std::fs::write(path, crate::report::local::json(&report))
+    {
+        eprintln!(
+            "deploycheck local: cannot write {}: {error}",
+            path.display()
+        );
+        return exit::USAGE;
+    }
+    if report.passed() {
         exit::OK
     } else {
         exit::FAILED

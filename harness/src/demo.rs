@@ -27,19 +27,47 @@ pub enum DemoError {
 const APP_DB: &str = "appdb";
 const APP_USER: &str = "app";
 
-/// Starts the database (with authentication, as in Kubernetes) and the service, prints how to
-/// reach them, and serves until Ctrl-C or SIGTERM.
+/// The reference service on a local database, both owned by this process.
+pub struct Stack {
+    /// The database; `stop` and `start_again` restart it on the same storage and port.
+    pub server: MongoServer,
+    pub url: String,
+    pub backend: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), app::ServeError>>>,
+}
+
+impl Stack {
+    /// Stops the service (draining in-flight requests), then the database.
+    ///
+    /// # Errors
+    /// When the service failed while serving.
+    pub async fn shutdown(mut self) -> Result<(), DemoError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take()
+            && let Ok(result) = task.await
+        {
+            result?;
+        }
+        Ok(())
+    }
+}
+
+/// Starts the database (with an app user and authentication on, as in Kubernetes, unless
+/// `MONGODB_URI` names one) and the reference service on `addr`.
 ///
 /// # Errors
-/// When the database cannot be provisioned or started, or the port cannot be bound.
-pub async fn run(args: &DemoArgs) -> Result<(), DemoError> {
+/// When the database cannot be provisioned or started, or the address cannot be bound.
+pub async fn start(addr: SocketAddr) -> Result<Stack, DemoError> {
     let password = format!(
         "demo-{:016x}",
         RandomState::new().hash_one(std::process::id())
     );
     let external = std::env::var("MONGODB_URI").is_ok_and(|u| !u.is_empty());
     eprintln!(
-        "deploycheck demo: starting a MongoDB-wire server (first run installs SecantusDB, ~1 min)"
+        "deploycheck: starting a MongoDB-wire server (the first run installs SecantusDB, ~1 min)"
     );
     let (server, vars) = if external {
         let server = MongoServer::shared().await?;
@@ -68,19 +96,13 @@ pub async fn run(args: &DemoArgs) -> Result<(), DemoError> {
             .map(|(_, value)| value.clone())
             .or_else(|| std::env::var(name).ok().filter(|_| name == "LOG_FORMAT"))
     })?;
-    config.listen = SocketAddr::new(args.bind, args.port);
-    app::telemetry::init(config.log_format);
-
+    config.listen = addr;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|source| DemoError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| DemoError::Bind {
-        addr: config.listen,
-        source,
-    })?;
+        .map_err(|source| DemoError::Bind { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| DemoError::Bind { addr, source })?;
     let backend = match server.backend() {
         devdb::Backend::External => "the server named by MONGODB_URI".to_string(),
         devdb::Backend::Mongod(_) => format!("mongod on 127.0.0.1:{} (auth on)", server.port()),
@@ -88,9 +110,35 @@ pub async fn run(args: &DemoArgs) -> Result<(), DemoError> {
             format!("SecantusDB on 127.0.0.1:{} (auth on)", server.port())
         }
     };
-    let url = format!("http://{addr}");
+    let store = app::Store::new(&config)
+        .await
+        .map_err(app::ServeError::from)?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        app::serve(listener, app::AppState::new(store), &config, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    Ok(Stack {
+        server,
+        url: format!("http://{bound}"),
+        backend,
+        stop: Some(stop),
+        task: Some(task),
+    })
+}
+
+/// Starts the stack, prints how to reach it, and serves until Ctrl-C or SIGTERM.
+///
+/// # Errors
+/// When the database cannot be provisioned or started, or the port cannot be bound.
+pub async fn run(args: &DemoArgs) -> Result<(), DemoError> {
+    let stack = start(SocketAddr::new(args.bind, args.port)).await?;
+    app::telemetry::init(app::config::LogFormat::Text);
+    let url = &stack.url;
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "database: {backend}, database {APP_DB}");
+    let _ = writeln!(out, "database: {}, database {APP_DB}", stack.backend);
     let _ = writeln!(out, "service:  {url}");
     let _ = writeln!(out, "try:      curl {url}/");
     let _ = writeln!(
@@ -101,17 +149,6 @@ pub async fn run(args: &DemoArgs) -> Result<(), DemoError> {
     let _ = writeln!(out, "stop:     Ctrl-C");
     let _ = out.flush();
     drop(out);
-
-    let store = app::Store::new(&config)
-        .await
-        .map_err(app::ServeError::from)?;
-    app::serve(
-        listener,
-        app::AppState::new(store),
-        &config,
-        app::shutdown_signal(),
-    )
-    .await?;
-    drop(server);
-    Ok(())
+    app::shutdown_signal().await;
+    stack.shutdown().await
 }

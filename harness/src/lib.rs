@@ -8,6 +8,7 @@ pub mod cli;
 pub mod demo;
 pub mod lint;
 pub mod load;
+pub mod local;
 pub mod manifest;
 pub mod profile;
 pub mod report;

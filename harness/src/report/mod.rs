@@ -4,6 +4,7 @@
 pub mod api;
 pub mod lint;
 pub mod load;
+pub mod local;
 
 /// Escapes text for XML attribute values and element content.
 pub fn xml_escape(text: &str) -> String {

@@ -1,0 +1,168 @@
+//! `deploycheck local`: the whole part-1 check on the reference stack, a skipped restart that
+//! is reported as skipped, a failing restart command, and data lost across a restart.
+
+use std::process::Output;
+use std::sync::{Arc, Mutex};
+
+use assert_cmd::cargo::CommandCargoExt as _;
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use deploycheck::api::Verdict;
+use deploycheck::profile::Profile;
+use serde_json::Value;
+
+async fn deploycheck(args: &[&str]) -> Output {
+    let command = std::process::Command::cargo_bin("deploycheck").unwrap();
+    let mut command = tokio::process::Command::from(command);
+    command
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("MONGODB_URI");
+    tokio::time::timeout(std::time::Duration::from_secs(240), command.output())
+        .await
+        .expect("deploycheck local finishes")
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A candidate-like app whose "database" is a vector the test can wipe.
+fn app(store: Arc<Mutex<Vec<Value>>>) -> Router {
+    async fn insert(
+        State(s): State<Arc<Mutex<Vec<Value>>>>,
+        axum::Json(d): axum::Json<Value>,
+    ) -> (axum::http::StatusCode, &'static str) {
+        s.lock().unwrap().push(d);
+        (
+            axum::http::StatusCode::CREATED,
+            r#"{"status":"Data inserted"}"#,
+        )
+    }
+    async fn list(State(s): State<Arc<Mutex<Vec<Value>>>>) -> axum::Json<Value> {
+        axum::Json(Value::Array(s.lock().unwrap().clone()))
+    }
+    Router::new()
+        .route("/", get(|| async { "hi" }))
+        .route("/data", get(list).post(insert))
+        .with_state(store)
+}
+
+async fn serve(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
+#[tokio::test]
+async fn the_reference_stack_passes_part_one_including_a_database_restart() {
+    let out = deploycheck(&["local", "--load-duration", "2s"]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("11 passed, 0 failed, 0 skipped"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("lost") && stdout.contains(", 0 lost"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("database restart: PASS  recovered in"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("all 5 acknowledged writes are still there"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("local check PASSED\n"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_restart_command_the_restart_is_skipped_not_passed() {
+    let url = serve(app(Arc::default())).await;
+    let out = deploycheck(&[
+        "--profile",
+        "flask-mongo",
+        "local",
+        "--url",
+        &url,
+        "--skip-load",
+    ])
+    .await;
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("database restart: SKIP  no --db-restart command was given"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("load: SKIP (--skip-load was given)"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_restart_command_fails_the_check_with_its_output() {
+    let url = serve(app(Arc::default())).await;
+    let out = deploycheck(&[
+        "--profile",
+        "flask-mongo",
+        "local",
+        "--url",
+        &url,
+        "--skip-load",
+        "--db-restart",
+        "echo 'Error: No such container: mongodb' >&2; exit 1",
+    ])
+    .await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("database restart: FAIL  the database restart failed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("No such container: mongodb"), "{stdout}");
+}
+
+#[tokio::test]
+async fn db_restart_needs_a_url() {
+    let out = deploycheck(&["local", "--db-restart", "true"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--url"), "{}", text(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_lost_across_the_restart_fail_with_a_hint() {
+    let store: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let url = serve(app(store.clone())).await;
+    let wipe = store.clone();
+    let restart = Some(async move || {
+        wipe.lock().unwrap().clear(); // a database without a persistent volume
+        Ok(())
+    });
+    let report = deploycheck::local::run(
+        &url,
+        &Profile::built_in("flask-mongo").unwrap(),
+        None,
+        restart,
+        "",
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.restart.verdict, Verdict::Fail, "{report:#?}");
+    assert_eq!(report.restart.lost, 5);
+    assert!(
+        report.restart.detail.contains("persistent volume"),
+        "{}",
+        report.restart.detail
+    );
+    assert!(!report.passed());
+}
