@@ -325,11 +325,7 @@ impl Checker<'_> {
             "insert the request's JSON into MongoDB and answer 201 (or 200) with a JSON body";
         const GET: &str = "GET /data returns the stored object";
         const GET_HINT: &str = "return every stored document as a JSON array, with _id excluded (projection {\"_id\": 0})";
-        let marker = format!(
-            "deploycheck-{}-{}",
-            std::process::id(),
-            OffsetDateTime::now_utc().unix_timestamp_nanos()
-        );
+        let marker = crate::unique_marker("deploycheck");
         let document =
             json!({"deploycheck_marker": marker, "nested": {"n": 1, "list": [1, "two"]}});
         let started = Instant::now();

@@ -15,6 +15,16 @@ pub mod report;
 pub mod timestamp;
 pub mod yaml;
 
+/// A marker no other run (in this or another process) produces, for data a check writes and
+/// later looks for.
+pub fn unique_marker(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
 /// Process exit codes, documented in README.md.
 pub mod exit {
     /// Every check passed (or the command did its job).

@@ -313,14 +313,7 @@ pub async fn run(settings: &Settings) -> Result<LoadSummary, LoadError> {
         });
     }
     let recorder = Arc::new(Recorder {
-        run_id: format!(
-            "load-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis())
-                .unwrap_or_default()
-        ),
+        run_id: crate::unique_marker("load"),
         ..Recorder::default()
     });
 

@@ -117,14 +117,7 @@ async fn restart_check(
         .build()
         .expect("an HTTP client builds");
     let data = format!("{}/data", base_url.trim_end_matches('/'));
-    let run_id = format!(
-        "restart-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or_default()
-    );
+    let run_id = crate::unique_marker("restart");
     let fail = |detail: String, acknowledged_before: usize| RestartOutcome {
         verdict: Verdict::Fail,
         detail,

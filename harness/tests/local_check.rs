@@ -50,6 +50,20 @@ fn app(store: Arc<Mutex<Vec<Value>>>) -> Router {
         .with_state(store)
 }
 
+/// `deploycheck --profile flask-mongo local --url URL --skip-load EXTRA...`
+async fn check_candidate(url: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "--profile",
+        "flask-mongo",
+        "local",
+        "--url",
+        url,
+        "--skip-load",
+    ];
+    args.extend_from_slice(extra);
+    deploycheck(&args).await
+}
+
 async fn serve(router: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -89,15 +103,7 @@ async fn the_reference_stack_passes_part_one_including_a_database_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_restart_command_the_restart_is_skipped_not_passed() {
     let url = serve(app(Arc::default())).await;
-    let out = deploycheck(&[
-        "--profile",
-        "flask-mongo",
-        "local",
-        "--url",
-        &url,
-        "--skip-load",
-    ])
-    .await;
+    let out = check_candidate(&url, &[]).await;
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains("database restart: SKIP  no --db-restart command was given"),
@@ -112,16 +118,13 @@ async fn without_a_restart_command_the_restart_is_skipped_not_passed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_restart_command_fails_the_check_with_its_output() {
     let url = serve(app(Arc::default())).await;
-    let out = deploycheck(&[
-        "--profile",
-        "flask-mongo",
-        "local",
-        "--url",
+    let out = check_candidate(
         &url,
-        "--skip-load",
-        "--db-restart",
-        "echo 'Error: No such container: mongodb' >&2; exit 1",
-    ])
+        &[
+            "--db-restart",
+            "echo 'Error: No such container: mongodb' >&2; exit 1",
+        ],
+    )
     .await;
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
