@@ -10,6 +10,17 @@ Feature: Manifests and Dockerfiles, checked without a cluster
     When it is linted
     Then there are no findings
 
+  Scenario Outline: The reference manifests raise no error in any environment
+    Given the manifests in "<overlay>"
+    When they are linted with the "reference" profile
+    Then there are no error findings
+
+    Examples:
+      | overlay              |
+      | k8s/overlays/dev     |
+      | k8s/overlays/preprod |
+      | k8s/overlays/prod    |
+
   Scenario: The reference service's Dockerfile is clean
     Given the file "app/Dockerfile"
     When it is linted

@@ -17,6 +17,7 @@ fn correct_stack(world: &mut DeployWorld) {
     world.scratch = Some(dir);
 }
 
+#[given(expr = "the manifests in {string}")]
 #[given(expr = "the file {string}")]
 fn file(world: &mut DeployWorld, path: String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -31,8 +32,26 @@ fn mistake(world: &mut DeployWorld, what: String) {
 
 #[when("it is linted")]
 fn linted(world: &mut DeployWorld) {
+    lint_with(world, "flask-mongo".into());
+}
+
+#[when(expr = "they are linted with the {string} profile")]
+fn lint_with(world: &mut DeployWorld, profile: String) {
     let inputs = manifest::load(&world.lint_paths).expect("inputs load");
-    world.findings = lint::run(&inputs, &Profile::built_in("flask-mongo").unwrap());
+    world.findings = lint::run(
+        &inputs,
+        &Profile::built_in(&profile).expect("built-in profile"),
+    );
+}
+
+#[then("there are no error findings")]
+fn no_errors(world: &mut DeployWorld) {
+    let errors: Vec<_> = world
+        .findings
+        .iter()
+        .filter(|f| f.severity == lint::Severity::Error)
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
 }
 
 #[then("there are no findings")]

@@ -1,6 +1,7 @@
 //! Step glue, one module per domain concept. Steps only call the library; logic lives there.
 
 mod api;
+mod cli;
 mod lint;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,9 @@ pub struct DeployWorld {
     pub base_url: Option<String>,
     pub server: Option<tokio::task::JoinHandle<()>>,
     pub outcomes: BTreeMap<&'static str, Outcome>,
+    /// The last `deploycheck` run, and its JSON report when it wrote one.
+    pub output: Option<std::process::Output>,
+    pub report: Option<serde_json::Value>,
 }
 
 impl Drop for DeployWorld {
