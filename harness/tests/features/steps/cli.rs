@@ -4,7 +4,7 @@
 
 use std::process::Output;
 
-use cucumber::{given, then, when};
+use cucumber::{then, when};
 use serde_json::Value;
 
 use super::DeployWorld;
