@@ -85,7 +85,23 @@ pub fn load(inputs: &[PathBuf]) -> Result<Inputs, LoadError> {
             continue;
         }
         let before = (loaded.objects.len(), loaded.dockerfiles.len());
-        load_path(input, &mut loaded)?;
+        let mut kustomizations = Vec::new();
+        load_path(input, &mut loaded, &mut kustomizations)?;
+        // Rendering is a kubectl process each and dominates lint's time: run them together.
+        let rendered: Vec<Result<String, LoadError>> = std::thread::scope(|scope| {
+            let renders: Vec<_> = kustomizations
+                .iter()
+                .map(|dir| scope.spawn(move || kustomize(dir)))
+                .collect();
+            renders
+                .into_iter()
+                .map(|r| r.join().expect("rendering does not panic"))
+                .collect()
+        });
+        for (dir, text) in kustomizations.iter().zip(rendered) {
+            let origin = format!("{} (kustomize)", dir.display());
+            loaded.objects.extend(objects_in(&text?, &origin)?);
+        }
         if (loaded.objects.len(), loaded.dockerfiles.len()) == before {
             return Err(LoadError::Empty {
                 path: input.clone(),
@@ -95,7 +111,12 @@ pub fn load(inputs: &[PathBuf]) -> Result<Inputs, LoadError> {
     Ok(loaded)
 }
 
-fn load_path(path: &Path, loaded: &mut Inputs) -> Result<(), LoadError> {
+/// Reads `path`; kustomize directories are only collected, for rendering in parallel.
+fn load_path(
+    path: &Path,
+    loaded: &mut Inputs,
+    kustomizations: &mut Vec<PathBuf>,
+) -> Result<(), LoadError> {
     let metadata = std::fs::metadata(path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
             LoadError::Missing { path: path.into() }
@@ -108,9 +129,7 @@ fn load_path(path: &Path, loaded: &mut Inputs) -> Result<(), LoadError> {
     })?;
     if metadata.is_dir() {
         if is_kustomization(path) {
-            let rendered = kustomize(path)?;
-            let origin = format!("{} (kustomize)", path.display());
-            loaded.objects.extend(objects_in(&rendered, &origin)?);
+            kustomizations.push(path.to_path_buf());
             return Ok(());
         }
         let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
@@ -130,7 +149,7 @@ fn load_path(path: &Path, loaded: &mut Inputs) -> Result<(), LoadError> {
                 continue;
             }
             if entry.is_dir() || is_yaml(&entry) || is_dockerfile(&entry) {
-                load_path(&entry, loaded)?;
+                load_path(&entry, loaded, kustomizations)?;
             }
         }
         return Ok(());
