@@ -66,12 +66,14 @@ struct Reply {
 }
 
 impl Reply {
+    /// Status, content type and the start of the body on one line (HTML error pages included).
     fn summary(&self) -> String {
-        let mut body: String = self.body.chars().take(300).collect();
-        if self.body.chars().count() > 300 {
+        let flat = self.body.split_whitespace().collect::<Vec<_>>().join(" ");
+        let mut body: String = flat.chars().take(300).collect();
+        if flat.chars().count() > 300 {
             body.push('…');
         }
-        format!("{} ({}) {}", self.status, self.content_type, body.trim())
+        format!("{} ({}) {body}", self.status, self.content_type)
     }
 
     fn json(&self) -> Option<Value> {
