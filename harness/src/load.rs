@@ -143,8 +143,12 @@ pub struct LoadSummary {
     /// Requests without a 2xx answer (including transport errors), in percent.
     pub error_rate_percent: f64,
     pub by_status: BTreeMap<String, u64>,
-    /// Milliseconds, from microsecond-resolution hdrhistogram.
+    /// Milliseconds, from microsecond-resolution hdrhistogram: what the closed-loop users saw.
     pub latency_ms: Percentiles,
+    /// The same, corrected for coordinated omission by Goose (requests a stalled user did not
+    /// send are back-filled at its average cadence). `None` when Goose back-filled nothing:
+    /// no user stalled, so the raw numbers are the corrected ones.
+    pub latency_ms_co_corrected: Option<Percentiles>,
     pub latency_ms_by_route: BTreeMap<String, Percentiles>,
     pub acknowledged_writes: usize,
     pub lost_writes: usize,
@@ -363,22 +367,25 @@ pub async fn run(settings: &Settings) -> Result<LoadSummary, LoadError> {
     configuration.no_print_metrics = true;
     configuration.no_error_summary = true;
     configuration.quiet = 1;
-    configuration.co_mitigation = Some(GooseCoordinatedOmissionMitigation::Disabled);
+    configuration.co_mitigation = Some(GooseCoordinatedOmissionMitigation::Average);
     if let Some(html) = &settings.goose_html {
         configuration.report_file = vec![html.display().to_string()];
     }
 
     let started = Instant::now();
-    GooseAttack::initialize_with_config(configuration)
+    let metrics = GooseAttack::initialize_with_config(configuration)
         .map_err(goose_err)?
         .register_scenario(scenario)
         .execute()
         .await
         .map_err(goose_err)?;
     let elapsed = started.elapsed();
+    let co_corrected = co_corrected_percentiles(&metrics);
 
     let integrity = check_integrity(&settings.base_url, &recorder).await;
-    Ok(summarise(settings, &recorder, elapsed, integrity))
+    let mut summary = summarise(settings, &recorder, elapsed, integrity);
+    summary.latency_ms_co_corrected = co_corrected;
+    Ok(summary)
 }
 
 /// Reads `GET /data` once and looks for every acknowledged marker.
@@ -414,6 +421,29 @@ async fn check_integrity(base_url: &str, recorder: &Recorder) -> Option<Vec<Stri
             .filter(|m| !found.contains(m.as_str()))
             .collect(),
     )
+}
+
+/// Goose's coordinated-omission data (microsecond buckets, back-filled) as our percentiles.
+fn co_corrected_percentiles(metrics: &goose::metrics::GooseMetrics) -> Option<Percentiles> {
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).ok()?;
+    if metrics
+        .requests
+        .values()
+        .all(|a| a.coordinated_omission_data.is_none())
+    {
+        return None;
+    }
+    // Routes that never stalled have no back-filled data: their raw times are their own.
+    for aggregate in metrics.requests.values() {
+        let data = aggregate
+            .coordinated_omission_data
+            .as_ref()
+            .unwrap_or(&aggregate.raw_data);
+        for (micros, count) in data.times_us.iter() {
+            let _ = histogram.record_n((*micros).clamp(1, 3_600_000_000), *count as u64);
+        }
+    }
+    (!histogram.is_empty()).then(|| percentiles(&histogram))
 }
 
 fn percentiles(histogram: &Histogram<u64>) -> Percentiles {
@@ -509,6 +539,7 @@ fn summarise(
         error_rate_percent,
         by_status,
         latency_ms,
+        latency_ms_co_corrected: None,
         latency_ms_by_route: latencies
             .iter()
             .map(|(route, h)| (route.to_string(), percentiles(h)))

@@ -32,7 +32,7 @@ pub struct RestartOutcome {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "lowercase", tag = "outcome")]
 pub enum LoadStep {
-    Ran(LoadSummary),
+    Ran(Box<LoadSummary>),
     Skipped { reason: String },
     Failed { reason: String },
 }
@@ -84,7 +84,7 @@ pub async fn run(
             reason: "--skip-load was given".into(),
         },
         Some(settings) => match load::run(&settings).await {
-            Ok(summary) => LoadStep::Ran(summary),
+            Ok(summary) => LoadStep::Ran(Box::new(summary)),
             Err(error) => LoadStep::Failed {
                 reason: error.to_string(),
             },

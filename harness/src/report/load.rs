@@ -28,6 +28,21 @@ pub fn human(s: &LoadSummary) -> String {
         "  latency ms p50 {:.2}  p90 {:.2}  p95 {:.2}  p99 {:.2}  max {:.2}",
         l.p50, l.p90, l.p95, l.p99, l.max
     );
+    match &s.latency_ms_co_corrected {
+        Some(c) => {
+            let _ = writeln!(
+                out,
+                "  CO-corrected p50 {:.2}  p90 {:.2}  p95 {:.2}  p99 {:.2}  max {:.2}  (Goose back-filled stalls)",
+                c.p50, c.p90, c.p95, c.p99, c.max
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  CO-corrected same as above: no user stalled, Goose back-filled nothing"
+            );
+        }
+    }
     for (route, l) in &s.latency_ms_by_route {
         let _ = writeln!(
             out,
