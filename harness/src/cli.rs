@@ -24,7 +24,12 @@ use crate::{api, demo, exit, lint, manifest};
 pub struct Cli {
     /// Target description: a built-in profile (reference, flask-mongo) or a TOML file.
     /// Default: ./deploycheck.toml if present, else `reference`.
-    #[arg(long, global = true, value_name = "NAME|FILE")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME|FILE",
+        visible_alias = "config"
+    )]
     pub profile: Option<String>,
     #[command(subcommand)]
     pub command: Command,

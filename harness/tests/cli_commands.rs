@@ -235,3 +235,16 @@ fn load_on_an_unreachable_app_sends_nothing() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn config_is_the_same_as_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mine.toml"), "[app]\nbogus = 1\n").unwrap();
+    let out = deploycheck(&["lint", "--config", "mine.toml", "x"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("mine.toml: unknown key `app.bogus`"),
+        "{}",
+        text(&out.stderr)
+    );
+}
