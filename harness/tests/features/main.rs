@@ -8,13 +8,51 @@ mod steps;
 
 use std::path::Path;
 
+use clap::Parser as _;
 use cucumber::World as _;
 use steps::DeployWorld;
+
+/// libtest's flags that `cargo test -- ...` forwards to every test binary; cucumber's CLI does
+/// not know them, so they are dropped (with their value where they take one).
+const LIBTEST_FLAGS: [&str; 9] = [
+    "--nocapture",
+    "--show-output",
+    "--quiet",
+    "-q",
+    "--exact",
+    "--ignored",
+    "--include-ignored",
+    "--test",
+    "--bench",
+];
+const LIBTEST_FLAGS_WITH_VALUE: [&str; 4] = ["--test-threads", "--color", "--skip", "--logfile"];
+
+fn cucumber_args() -> Vec<String> {
+    let mut args = Vec::new();
+    let mut skip_value = false;
+    for arg in std::env::args() {
+        if std::mem::take(&mut skip_value) {
+            continue;
+        }
+        let name = arg.split('=').next().unwrap_or_default();
+        if LIBTEST_FLAGS.contains(&arg.as_str()) {
+            continue;
+        }
+        if LIBTEST_FLAGS_WITH_VALUE.contains(&name) {
+            skip_value = !arg.contains('=');
+            continue;
+        }
+        args.push(arg);
+    }
+    args
+}
 
 #[tokio::main]
 async fn main() {
     let features = Path::new(env!("CARGO_MANIFEST_DIR")).join("../features");
+    let opts = cucumber::cli::Opts::<_, _, _, cucumber::cli::Empty>::parse_from(cucumber_args());
     DeployWorld::cucumber()
+        .with_cli(opts)
         .fail_on_skipped()
         .run_and_exit(features)
         .await;
