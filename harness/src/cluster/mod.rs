@@ -1,0 +1,132 @@
+//! The only module that talks to Kubernetes (through kube-rs). Scenario logic will see a
+//! narrow interface so it can be tested against a scripted fake; this is its foundation:
+//! connecting to a chosen context, and the policy for destructive steps.
+
+pub mod safety;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error(
+        "no usable kubeconfig ({0}); set KUBECONFIG or create ~/.kube/config (kind and minikube write one)"
+    )]
+    NoKubeconfig(String),
+    #[error("context `{wanted}` is not in the kubeconfig (available: {available})")]
+    UnknownContext { wanted: String, available: String },
+    #[error("the kubeconfig has no current context; pass --context (available: {0})")]
+    NoCurrentContext(String),
+    #[error("cannot use context `{context}`: {reason}")]
+    Config { context: String, reason: String },
+}
+
+/// A client for `context` (default: the kubeconfig's current context), and that context's name.
+///
+/// # Errors
+/// A missing kubeconfig, an unknown context, or a context kube-rs cannot turn into a client.
+pub async fn connect(context: Option<&str>) -> Result<(kube::Client, String), ClusterError> {
+    let kubeconfig = Kubeconfig::read().map_err(|e| ClusterError::NoKubeconfig(e.to_string()))?;
+    client_for(kubeconfig, context).await
+}
+
+/// [`connect`] with an already loaded kubeconfig (tests, or `--kubeconfig`).
+///
+/// # Errors
+/// See [`connect`].
+pub async fn client_for(
+    kubeconfig: Kubeconfig,
+    context: Option<&str>,
+) -> Result<(kube::Client, String), ClusterError> {
+    let available = kubeconfig
+        .contexts
+        .iter()
+        .map(|c| c.name.clone())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let name = match context {
+        Some(wanted) => {
+            if !kubeconfig.contexts.iter().any(|c| c.name == wanted) {
+                return Err(ClusterError::UnknownContext {
+                    wanted: wanted.into(),
+                    available,
+                });
+            }
+            wanted.to_string()
+        }
+        None => kubeconfig
+            .current_context
+            .clone()
+            .filter(|c| !c.is_empty())
+            .ok_or(ClusterError::NoCurrentContext(available))?,
+    };
+    let options = KubeConfigOptions {
+        context: Some(name.clone()),
+        ..KubeConfigOptions::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .map_err(|e| ClusterError::Config {
+            context: name.clone(),
+            reason: e.to_string(),
+        })?;
+    let client = kube::Client::try_from(config).map_err(|e| ClusterError::Config {
+        context: name.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok((client, name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KUBECONFIG: &str = r#"
+apiVersion: v1
+kind: Config
+current-context: kind-deploycheck
+clusters:
+  - name: kind-deploycheck
+    cluster:
+      server: https://127.0.0.1:6443
+      insecure-skip-tls-verify: true
+contexts:
+  - name: kind-deploycheck
+    context: {cluster: kind-deploycheck, user: kind-deploycheck}
+  - name: prod
+    context: {cluster: kind-deploycheck, user: kind-deploycheck}
+users:
+  - name: kind-deploycheck
+    user: {token: not-a-real-token}
+"#;
+
+    /// Building a client must not panic: with two rustls crypto providers compiled in,
+    /// kube's `Client::try_from` panics at run time (DESIGN.md §8). One provider is used.
+    #[tokio::test]
+    async fn a_client_builds_for_the_current_and_a_named_context() {
+        let kubeconfig = Kubeconfig::from_yaml(KUBECONFIG).unwrap();
+        let (_, name) = client_for(kubeconfig.clone(), None).await.unwrap();
+        assert_eq!(name, "kind-deploycheck");
+        let (_, name) = client_for(kubeconfig, Some("prod")).await.unwrap();
+        assert_eq!(name, "prod");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_context_lists_the_available_ones() {
+        let kubeconfig = Kubeconfig::from_yaml(KUBECONFIG).unwrap();
+        let error = client_for(kubeconfig, Some("staging")).await.err().unwrap();
+        assert_eq!(
+            error.to_string(),
+            "context `staging` is not in the kubeconfig (available: kind-deploycheck, prod)"
+        );
+    }
+
+    #[tokio::test]
+    async fn no_current_context_says_what_to_do() {
+        let text = KUBECONFIG.replace("current-context: kind-deploycheck", "");
+        let error = client_for(Kubeconfig::from_yaml(&text).unwrap(), None)
+            .await
+            .err()
+            .unwrap();
+        assert!(error.to_string().contains("pass --context"), "{error}");
+    }
+}
