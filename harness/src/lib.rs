@@ -13,6 +13,7 @@ pub mod local;
 pub mod manifest;
 pub mod profile;
 pub mod report;
+pub mod scenario;
 pub mod timestamp;
 pub mod yaml;
 

@@ -1,10 +1,92 @@
-//! The only module that talks to Kubernetes (through kube-rs). Scenario logic will see a
-//! narrow interface so it can be tested against a scripted fake; this is its foundation:
-//! connecting to a chosen context, and the policy for destructive steps.
+//! The only module that talks to Kubernetes (through kube-rs). Scenario logic sees the narrow
+//! [`Cluster`] interface, so it is tested against a scripted fake; [`KubeCluster`] is the real
+//! thing. Also: connecting to a chosen context, and the policy for destructive steps.
 
+#[cfg(test)]
+pub mod fake;
+mod kube_cluster;
 pub mod safety;
 
+use std::time::Duration;
+
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde::Serialize;
+
+pub use kube_cluster::KubeCluster;
+
+/// What scenarios need to know about a pod.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PodState {
+    pub name: String,
+    pub uid: String,
+    pub phase: String,
+    /// The Ready condition is True.
+    pub ready: bool,
+    /// Marked for deletion (terminating).
+    pub deleting: bool,
+    /// Restarts summed over the pod's containers.
+    pub restarts: i32,
+}
+
+/// A wait that ended without its condition.
+#[derive(Debug, thiserror::Error)]
+pub enum WaitError {
+    #[error("not reached within {waited:?}; last seen: {}", describe(.last_seen))]
+    Timeout {
+        waited: Duration,
+        last_seen: Vec<PodState>,
+    },
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+}
+
+/// `name (Running, ready, 0 restarts)` for each pod, for failure messages.
+pub fn describe(pods: &[PodState]) -> String {
+    if pods.is_empty() {
+        return "no pods".into();
+    }
+    pods.iter()
+        .map(|p| {
+            format!(
+                "{} ({}{}{}, {} restarts)",
+                p.name,
+                p.phase,
+                if p.ready { ", ready" } else { ", not ready" },
+                if p.deleting { ", terminating" } else { "" },
+                p.restarts
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The narrow interface scenario logic uses. Every wait has a deadline.
+pub trait Cluster {
+    /// The kube context, for the destructive-step policy and messages.
+    fn context(&self) -> &str;
+
+    /// Pods in `namespace` matching the label `selector`.
+    fn pods(
+        &self,
+        namespace: &str,
+        selector: &str,
+    ) -> impl Future<Output = Result<Vec<PodState>, ClusterError>> + Send;
+
+    fn delete_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<(), ClusterError>> + Send;
+
+    /// Watches the matching pods until `done` holds for them, at most `deadline`.
+    fn wait_pods(
+        &self,
+        namespace: &str,
+        selector: &str,
+        done: &(dyn Fn(&[PodState]) -> bool + Sync),
+        deadline: Duration,
+    ) -> impl Future<Output = Result<Vec<PodState>, WaitError>> + Send;
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -18,6 +100,12 @@ pub enum ClusterError {
     NoCurrentContext(String),
     #[error("cannot use context `{context}`: {reason}")]
     Config { context: String, reason: String },
+    #[error("{action} in namespace `{namespace}` failed: {reason}")]
+    Api {
+        action: String,
+        namespace: String,
+        reason: String,
+    },
 }
 
 /// A client for `context` (default: the kubeconfig's current context), and that context's name.
