@@ -107,6 +107,11 @@ mod tests {
 
     const DEADLINE: Duration = Duration::from_secs(60);
 
+    /// The scenario on `ns`, selector `app=web`, two pods required.
+    async fn run(cluster: &ScriptedCluster, policy: &Destructive) -> ScenarioOutcome {
+        replace_one_pod(cluster, "ns", "app=web", 2, DEADLINE, policy).await
+    }
+
     fn two_ready() -> Vec<PodState> {
         vec![pod("app-a", "a", true), pod("app-b", "b", true)]
     }
@@ -145,15 +150,7 @@ mod tests {
                 vec![pod("app-b", "b", true), pod("app-c", "c", true)],
             ],
         );
-        let outcome = replace_one_pod(
-            &cluster,
-            "ns",
-            "app=web",
-            2,
-            DEADLINE,
-            &decide("kind-kind", false),
-        )
-        .await;
+        let outcome = run(&cluster, &decide("kind-kind", false)).await;
         assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
         assert!(outcome.recovery_ms.is_some());
         assert!(
@@ -173,15 +170,7 @@ mod tests {
             two_ready(),
             vec![vec![pod("app-b", "b", true), pod("app-c", "c", false)]],
         );
-        let outcome = replace_one_pod(
-            &cluster,
-            "ns",
-            "app=web",
-            2,
-            DEADLINE,
-            &Destructive::Allowed,
-        )
-        .await;
+        let outcome = run(&cluster, &Destructive::Allowed).await;
         assert_eq!(outcome.verdict, Verdict::Fail);
         assert!(
             outcome
@@ -206,15 +195,7 @@ mod tests {
             vec![pod("app-a", "a", true), pod("app-b", "b", false)],
             vec![],
         );
-        let outcome = replace_one_pod(
-            &cluster,
-            "ns",
-            "app=web",
-            2,
-            DEADLINE,
-            &Destructive::Allowed,
-        )
-        .await;
+        let outcome = run(&cluster, &Destructive::Allowed).await;
         assert_eq!(outcome.verdict, Verdict::Fail);
         assert!(
             outcome.detail.starts_with("only 1 of the required 2 pods"),
@@ -228,7 +209,7 @@ mod tests {
     async fn a_remote_context_is_skipped_with_the_reason_and_nothing_is_deleted() {
         let cluster = ScriptedCluster::new("gke_p_z_prod", two_ready(), vec![]);
         let policy = decide(cluster.context(), false);
-        let outcome = replace_one_pod(&cluster, "ns", "app=web", 2, DEADLINE, &policy).await;
+        let outcome = run(&cluster, &policy).await;
         assert_eq!(outcome.verdict, Verdict::Skip);
         assert!(
             outcome.detail.contains("--allow-destructive"),
@@ -242,15 +223,7 @@ mod tests {
     async fn a_forbidden_delete_fails_with_the_api_message() {
         let mut cluster = ScriptedCluster::new("kind-kind", two_ready(), vec![]);
         cluster.forbid_delete = true;
-        let outcome = replace_one_pod(
-            &cluster,
-            "ns",
-            "app=web",
-            2,
-            DEADLINE,
-            &Destructive::Allowed,
-        )
-        .await;
+        let outcome = run(&cluster, &Destructive::Allowed).await;
         assert_eq!(outcome.verdict, Verdict::Fail);
         assert!(
             outcome
