@@ -18,6 +18,8 @@ pub struct ScriptedCluster {
     pub deleted: Mutex<Vec<String>>,
     /// Makes `delete_pod` fail, as RBAC would.
     pub forbid_delete: bool,
+    /// Namespaces created so far.
+    pub created: Mutex<Vec<String>>,
 }
 
 impl ScriptedCluster {
@@ -28,6 +30,7 @@ impl ScriptedCluster {
             script: Mutex::new(script.into()),
             deleted: Mutex::default(),
             forbid_delete: false,
+            created: Mutex::default(),
         }
     }
 }
@@ -63,6 +66,11 @@ impl Cluster for ScriptedCluster {
             });
         }
         self.deleted.lock().unwrap().push(name.into());
+        Ok(())
+    }
+
+    async fn create_namespace(&self, name: &str) -> Result<(), ClusterError> {
+        self.created.lock().unwrap().push(name.into());
         Ok(())
     }
 

@@ -1,15 +1,15 @@
-//! [`Cluster`] over kube-rs: list and delete pods, and watch-based waits with deadlines.
+//! [`Cluster`] over kube-rs: pods, namespaces, and watch-based waits with deadlines.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::Api;
-use kube::api::{DeleteParams, ListParams};
+use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::runtime::watcher;
 
-use super::{Cluster, ClusterError, PodState, WaitError};
+use super::{Cluster, ClusterError, MANAGED_BY, PodState, WaitError};
 
 /// The real cluster behind a kube client.
 pub struct KubeCluster {
@@ -73,6 +73,18 @@ impl Cluster for KubeCluster {
             .map_err(|e| api_error(&format!("deleting pod {name}"), namespace, e))
     }
 
+    async fn create_namespace(&self, name: &str) -> Result<(), ClusterError> {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let namespace: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "labels": {MANAGED_BY.0: MANAGED_BY.1}}
+        }))
+        .expect("a valid Namespace");
+        api.create(&PostParams::default(), &namespace)
+            .await
+            .map(drop)
+            .map_err(|e| api_error("creating the namespace", name, e))
+    }
+
     async fn wait_pods(
         &self,
         namespace: &str,
@@ -128,6 +140,102 @@ impl Cluster for KubeCluster {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::{Request, Response};
+    use kube::client::Body;
+    use tower_test::mock;
+
+    /// A client whose every request the test answers, after checking its shape.
+    fn mocked() -> (KubeCluster, mock::Handle<Request<Body>, Response<Body>>) {
+        let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+        let client = kube::Client::new(service, "default");
+        (KubeCluster::new(client, "kind-test".into()), handle)
+    }
+
+    async fn body_json(request: Request<Body>) -> serde_json::Value {
+        let bytes = request.into_body().collect_bytes().await.unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    fn respond(send: mock::SendResponse<Response<Body>>, json: serde_json::Value) {
+        send.send_response(
+            Response::builder()
+                .body(Body::from(serde_json::to_vec(&json).unwrap()))
+                .unwrap(),
+        );
+    }
+
+    #[tokio::test]
+    async fn delete_pod_sends_a_delete_for_that_pod_in_that_namespace() {
+        let (cluster, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let (request, send) = handle.next_request().await.expect("a request");
+            assert_eq!(request.method(), http::Method::DELETE);
+            assert_eq!(request.uri().path(), "/api/v1/namespaces/shop/pods/web-1");
+            respond(
+                send,
+                serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-1"}}),
+            );
+        });
+        cluster.delete_pod("shop", "web-1").await.unwrap();
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn create_namespace_posts_a_namespace_labelled_as_ours() {
+        let (cluster, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let (request, send) = handle.next_request().await.expect("a request");
+            assert_eq!(request.method(), http::Method::POST);
+            assert_eq!(request.uri().path(), "/api/v1/namespaces");
+            let body = body_json(request).await;
+            assert_eq!(body["metadata"]["name"], "deploycheck-abc123");
+            assert_eq!(
+                body["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+                "deploycheck"
+            );
+            respond(
+                send,
+                serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "deploycheck-abc123"}}),
+            );
+        });
+        cluster
+            .create_namespace("deploycheck-abc123")
+            .await
+            .unwrap();
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_api_error_names_the_action_and_namespace() {
+        let (cluster, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let (_, send) = handle.next_request().await.expect("a request");
+            send.send_response(
+                Response::builder()
+                    .status(403)
+                    .body(Body::from(
+                        serde_json::to_vec(&serde_json::json!({
+                            "kind": "Status", "apiVersion": "v1", "status": "Failure",
+                            "message": "pods \"web-1\" is forbidden: User \"ci\" cannot delete resource \"pods\"",
+                            "reason": "Forbidden", "code": 403
+                        }))
+                        .unwrap(),
+                    ))
+                    .unwrap(),
+            );
+        });
+        let error = cluster
+            .delete_pod("shop", "web-1")
+            .await
+            .unwrap_err()
+            .to_string();
+        server.await.unwrap();
+        assert!(
+            error.starts_with("deleting pod web-1 in namespace `shop` failed"),
+            "{error}"
+        );
+        assert!(error.contains("forbidden"), "{error}");
+    }
 
     #[test]
     fn pod_state_reads_readiness_termination_and_restarts() {

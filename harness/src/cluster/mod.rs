@@ -60,6 +60,25 @@ pub fn describe(pods: &[PodState]) -> String {
         .join("; ")
 }
 
+/// Label on everything the harness creates, so its objects are recognisable and nothing else
+/// is ever cleaned up by mistake.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "deploycheck");
+
+/// A fresh name for a throw-away namespace: `deploycheck-` and six random characters.
+pub fn throwaway_namespace_name() -> String {
+    use std::hash::{BuildHasher as _, RandomState};
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bits = RandomState::new().hash_one(std::time::SystemTime::now());
+    let suffix: String = (0..6)
+        .map(|_| {
+            let c = ALPHABET[(bits % ALPHABET.len() as u64) as usize] as char;
+            bits /= ALPHABET.len() as u64;
+            c
+        })
+        .collect();
+    format!("deploycheck-{suffix}")
+}
+
 /// The narrow interface scenario logic uses. Every wait has a deadline.
 pub trait Cluster {
     /// The kube context, for the destructive-step policy and messages.
@@ -77,6 +96,10 @@ pub trait Cluster {
         namespace: &str,
         name: &str,
     ) -> impl Future<Output = Result<(), ClusterError>> + Send;
+
+    /// Creates `name` labelled [`MANAGED_BY`].
+    fn create_namespace(&self, name: &str)
+    -> impl Future<Output = Result<(), ClusterError>> + Send;
 
     /// Watches the matching pods until `done` holds for them, at most `deadline`.
     fn wait_pods(
@@ -206,6 +229,22 @@ users:
             error.to_string(),
             "context `staging` is not in the kubeconfig (available: kind-deploycheck, prod)"
         );
+    }
+
+    #[test]
+    fn throwaway_names_are_valid_and_differ() {
+        let a = throwaway_namespace_name();
+        assert!(
+            a.starts_with("deploycheck-") && a.len() == "deploycheck-".len() + 6,
+            "{a}"
+        );
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        );
+        let names: std::collections::BTreeSet<String> =
+            (0..20).map(|_| throwaway_namespace_name()).collect();
+        assert!(names.len() > 15, "names repeat: {names:?}");
     }
 
     #[tokio::test]
