@@ -548,7 +548,7 @@ fn kind(value: &Value) -> &'static str {
 }
 
 /// A transport error in words: refused, timed out, or the connection dropped.
-fn describe_transport(error: &reqwest::Error, timeout: Duration) -> String {
+pub(crate) fn describe_transport(error: &reqwest::Error, timeout: Duration) -> String {
     if error.is_timeout() {
         format!(
             "no answer within {} s (the request hung)",

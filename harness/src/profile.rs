@@ -25,6 +25,43 @@ pub struct Profile {
     pub database: Database,
     pub hpa: Hpa,
     pub load: Load,
+    pub cluster: ClusterSettings,
+}
+
+/// Deadlines and knobs of the cluster scenarios.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    #[serde(deserialize_with = "duration")]
+    pub rollout: std::time::Duration,
+    #[serde(deserialize_with = "duration")]
+    pub recovery: std::time::Duration,
+    #[serde(deserialize_with = "duration")]
+    pub hpa_scale_up: std::time::Duration,
+    #[serde(deserialize_with = "duration")]
+    pub hpa_scale_down: std::time::Duration,
+    #[serde(deserialize_with = "duration")]
+    pub namespace_delete: std::time::Duration,
+    pub helper_image: String,
+    pub db_down: DbDown,
+    pub hpa_load_paths: Vec<String>,
+    pub hpa_load_workers: usize,
+}
+
+/// How the app shows that its database is gone.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
+pub enum DbDown {
+    /// Readiness fails, so the Service stops sending it traffic.
+    #[serde(rename = "unready")]
+    Unready,
+    /// Pods stay ready and answer 503.
+    #[serde(rename = "503")]
+    ServiceUnavailable,
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    crate::cli::parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]

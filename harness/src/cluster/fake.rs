@@ -1,37 +1,100 @@
 //! A scripted [`Cluster`] for testing scenario logic without a cluster (test builds only, so it
-//! can never stand in for the real one). Each call to `wait_pods` walks the script's snapshots
-//! in order, as a watch would deliver them; running out of script is the deadline passing.
+//! can never stand in for the real one). Reads answer from [`State`]; each wait walks that
+//! selector's or workload's scripted snapshots in order, as a watch would deliver them, and
+//! running out of script is the deadline passing. Every change is recorded in `calls`.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::{Cluster, ClusterError, PodState, WaitError};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+
+use super::{
+    Cluster, ClusterError, Ephemeral, EventInfo, HelperRun, HpaState, NamespaceGone, PodCondition,
+    PodState, PvcState, ServiceInfo, Tunnel, WaitError, WorkloadCondition, WorkloadKind,
+    WorkloadState, describe,
+};
+
+#[derive(Default)]
+pub struct State {
+    pub namespaces: BTreeSet<String>,
+    /// What `pods` answers, by selector.
+    pub pods: BTreeMap<String, Vec<PodState>>,
+    /// What a pod watch sees after a change, by selector.
+    pub pod_script: BTreeMap<String, VecDeque<Vec<PodState>>>,
+    pub workloads: BTreeMap<(WorkloadKind, String), WorkloadState>,
+    pub workload_script: BTreeMap<(WorkloadKind, String), VecDeque<WorkloadState>>,
+    pub templates: BTreeMap<(WorkloadKind, String), PodTemplateSpec>,
+    pub pvcs: Vec<PvcState>,
+    /// Successive answers of `hpa`; the last one repeats.
+    pub hpa: VecDeque<HpaState>,
+    pub services: BTreeMap<String, ServiceInfo>,
+    /// Successive answers of `ready_endpoints`, by Service; the last one repeats.
+    pub endpoints: BTreeMap<String, VecDeque<Vec<String>>>,
+    pub events: Vec<EventInfo>,
+    /// By `pod/container`, and `pod/container/previous`.
+    pub logs: BTreeMap<String, String>,
+    /// Results of `run_helper` and `run_ephemeral`, in order.
+    pub helper_runs: VecDeque<HelperRun>,
+    /// Where a tunnel to a pod leads (a server on loopback).
+    pub tunnels: BTreeMap<String, SocketAddr>,
+    /// Finalizers that keep a namespace from going away.
+    pub stuck_finalizers: Vec<String>,
+    /// Method names that answer 403.
+    pub forbidden: BTreeSet<&'static str>,
+    pub unreachable: bool,
+}
 
 pub struct ScriptedCluster {
     pub context: String,
-    /// What `pods` answers.
-    pub current: Vec<PodState>,
-    /// What the watch sees after a change, in order.
-    pub script: Mutex<VecDeque<Vec<PodState>>>,
-    /// Pods deleted so far.
-    pub deleted: Mutex<Vec<String>>,
-    /// Makes `delete_pod` fail, as RBAC would.
-    pub forbid_delete: bool,
-    /// Namespaces created so far.
-    pub created: Mutex<Vec<String>>,
+    pub state: Mutex<State>,
+    /// Every changing call, e.g. `delete pod ns/app-a`, `scale StatefulSet/mongodb=0`.
+    pub calls: Mutex<Vec<String>>,
+    /// Scripts `run_helper` / `run_ephemeral` were given.
+    pub scripts: Mutex<Vec<String>>,
 }
 
 impl ScriptedCluster {
-    pub fn new(context: &str, current: Vec<PodState>, script: Vec<Vec<PodState>>) -> Self {
+    pub fn new(context: &str) -> Self {
         Self {
             context: context.into(),
-            current,
-            script: Mutex::new(script.into()),
-            deleted: Mutex::default(),
-            forbid_delete: false,
-            created: Mutex::default(),
+            state: Mutex::default(),
+            calls: Mutex::default(),
+            scripts: Mutex::default(),
         }
+    }
+
+    /// Runs `f` on the state, for setting up a test.
+    pub fn with(self, f: impl FnOnce(&mut State)) -> Self {
+        f(&mut self.state.lock().unwrap());
+        self
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn record(&self, call: String) {
+        self.calls.lock().unwrap().push(call);
+    }
+
+    fn check(&self, method: &'static str, namespace: &str) -> Result<(), ClusterError> {
+        let state = self.state.lock().unwrap();
+        if state.unreachable {
+            return Err(ClusterError::Unreachable {
+                context: self.context.clone(),
+                reason: "tcp connect error: Connection refused (os error 111)".into(),
+            });
+        }
+        if state.forbidden.contains(method) {
+            return Err(ClusterError::Forbidden {
+                action: method.replace('_', " "),
+                namespace: namespace.into(),
+                reason: format!("User \"ci\" cannot {method} in the namespace"),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -42,8 +105,29 @@ pub fn pod(name: &str, uid: &str, ready: bool) -> PodState {
         uid: uid.into(),
         phase: if ready { "Running" } else { "Pending" }.into(),
         ready,
-        deleting: false,
-        restarts: 0,
+        qos_class: "Burstable".into(),
+        ..PodState::default()
+    }
+}
+
+/// A workload with `ready` of `desired` pods, all updated and available.
+pub fn workload(name: &str, desired: i32, ready: i32) -> WorkloadState {
+    WorkloadState {
+        name: name.into(),
+        desired,
+        ready,
+        available: ready,
+        updated: desired,
+        observed: true,
+        conditions: Vec::new(),
+    }
+}
+
+fn pop_or_last<T: Clone>(queue: &mut VecDeque<T>) -> Option<T> {
+    if queue.len() > 1 {
+        queue.pop_front()
+    } else {
+        queue.front().cloned()
     }
 }
 
@@ -52,45 +136,354 @@ impl Cluster for ScriptedCluster {
         &self.context
     }
 
-    async fn pods(&self, _namespace: &str, _selector: &str) -> Result<Vec<PodState>, ClusterError> {
-        Ok(self.current.clone())
+    async fn version(&self) -> Result<String, ClusterError> {
+        self.check("version", "")?;
+        Ok("v1.33.1".into())
     }
 
-    async fn delete_pod(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {
-        if self.forbid_delete {
-            return Err(ClusterError::Api {
-                action: format!("deleting pod {name}"),
-                namespace: namespace.into(),
-                reason: "pods \"x\" is forbidden: User \"ci\" cannot delete resource \"pods\""
-                    .into(),
-            });
-        }
-        self.deleted.lock().unwrap().push(name.into());
-        Ok(())
+    async fn namespace_exists(&self, name: &str) -> Result<bool, ClusterError> {
+        self.check("namespace_exists", name)?;
+        Ok(self.state.lock().unwrap().namespaces.contains(name))
     }
 
     async fn create_namespace(&self, name: &str) -> Result<(), ClusterError> {
-        self.created.lock().unwrap().push(name.into());
+        self.check("create_namespace", name)?;
+        self.record(format!("create namespace {name}"));
+        self.state.lock().unwrap().namespaces.insert(name.into());
+        Ok(())
+    }
+
+    async fn delete_namespace(
+        &self,
+        name: &str,
+        _deadline: Duration,
+    ) -> Result<NamespaceGone, ClusterError> {
+        self.check("delete_namespace", name)?;
+        self.record(format!("delete namespace {name}"));
+        let mut state = self.state.lock().unwrap();
+        if !state.stuck_finalizers.is_empty() {
+            return Ok(NamespaceGone::Stuck {
+                finalizers: state.stuck_finalizers.clone(),
+                conditions: Vec::new(),
+            });
+        }
+        state.namespaces.remove(name);
+        Ok(NamespaceGone::Deleted)
+    }
+
+    async fn apply(
+        &self,
+        namespace: &str,
+        objects: &[serde_json::Value],
+    ) -> Result<Vec<String>, ClusterError> {
+        self.check("apply", namespace)?;
+        let applied: Vec<String> = objects
+            .iter()
+            .map(|o| {
+                format!(
+                    "{}/{}",
+                    o["kind"].as_str().unwrap_or_default(),
+                    o["metadata"]["name"].as_str().unwrap_or_default()
+                )
+            })
+            .collect();
+        self.record(format!("apply {namespace}: {}", applied.join(", ")));
+        Ok(applied)
+    }
+
+    async fn manifest(
+        &self,
+        namespace: &str,
+        kind: WorkloadKind,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>, ClusterError> {
+        self.check("manifest", namespace)?;
+        let exists = self
+            .state
+            .lock()
+            .unwrap()
+            .workloads
+            .contains_key(&(kind, name.into()));
+        Ok(exists.then(|| {
+            serde_json::json!({"apiVersion": "apps/v1", "kind": kind.to_string(), "metadata": {"name": name}})
+        }))
+    }
+
+    async fn delete_workload(
+        &self,
+        namespace: &str,
+        kind: WorkloadKind,
+        name: &str,
+    ) -> Result<(), ClusterError> {
+        self.check("delete_workload", namespace)?;
+        self.record(format!("delete {kind}/{name}"));
+        Ok(())
+    }
+
+    async fn workload(
+        &self,
+        namespace: &str,
+        kind: WorkloadKind,
+        name: &str,
+    ) -> Result<Option<WorkloadState>, ClusterError> {
+        self.check("workload", namespace)?;
+        Ok(self
+            .state
+            .lock()
+            .unwrap()
+            .workloads
+            .get(&(kind, name.into()))
+            .cloned())
+    }
+
+    async fn wait_workload(
+        &self,
+        namespace: &str,
+        kind: WorkloadKind,
+        name: &str,
+        done: WorkloadCondition<'_>,
+        deadline: Duration,
+    ) -> Result<WorkloadState, WaitError> {
+        self.check("wait_workload", namespace)?;
+        let key = (kind, name.to_string());
+        let mut state = self.state.lock().unwrap();
+        let mut last = state.workloads.get(&key).cloned();
+        if let Some(current) = &last
+            && done(current)
+        {
+            return Ok(current.clone());
+        }
+        while let Some(snapshot) = state
+            .workload_script
+            .get_mut(&key)
+            .and_then(VecDeque::pop_front)
+        {
+            state.workloads.insert(key.clone(), snapshot.clone());
+            if done(&snapshot) {
+                return Ok(snapshot);
+            }
+            last = Some(snapshot);
+        }
+        Err(WaitError::Timeout {
+            waited: deadline,
+            last_seen: last.map_or_else(|| format!("{name} does not exist"), |s| s.summary()),
+        })
+    }
+
+    async fn pod_template(
+        &self,
+        namespace: &str,
+        kind: WorkloadKind,
+        name: &str,
+    ) -> Result<Option<PodTemplateSpec>, ClusterError> {
+        self.check("pod_template", namespace)?;
+        Ok(self
+            .state
+            .lock()
+            .unwrap()
+            .templates
+            .get(&(kind, name.into()))
+            .cloned())
+    }
+
+    async fn scale(
+        &self,
+        namespace: &str,
+        kind: WorkloadKind,
+        name: &str,
+        replicas: i32,
+    ) -> Result<(), ClusterError> {
+        self.check("scale", namespace)?;
+        self.record(format!("scale {kind}/{name}={replicas}"));
+        Ok(())
+    }
+
+    async fn restart(&self, namespace: &str, deployment: &str) -> Result<(), ClusterError> {
+        self.check("restart", namespace)?;
+        self.record(format!("restart Deployment/{deployment}"));
+        Ok(())
+    }
+
+    async fn pods(&self, namespace: &str, selector: &str) -> Result<Vec<PodState>, ClusterError> {
+        self.check("pods", namespace)?;
+        Ok(self
+            .state
+            .lock()
+            .unwrap()
+            .pods
+            .get(selector)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn delete_pod(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {
+        self.check("delete_pod", namespace)?;
+        self.record(format!("delete pod {namespace}/{name}"));
         Ok(())
     }
 
     async fn wait_pods(
         &self,
-        _namespace: &str,
-        _selector: &str,
-        done: &(dyn Fn(&[PodState]) -> bool + Sync),
+        namespace: &str,
+        selector: &str,
+        done: PodCondition<'_>,
         deadline: Duration,
     ) -> Result<Vec<PodState>, WaitError> {
-        let mut last_seen = self.current.clone();
-        while let Some(snapshot) = self.script.lock().unwrap().pop_front() {
+        self.check("wait_pods", namespace)?;
+        let mut state = self.state.lock().unwrap();
+        let mut last = state.pods.get(selector).cloned().unwrap_or_default();
+        // A watch starts with the current state.
+        if done(&last) {
+            return Ok(last);
+        }
+        while let Some(snapshot) = state
+            .pod_script
+            .get_mut(selector)
+            .and_then(VecDeque::pop_front)
+        {
+            state.pods.insert(selector.into(), snapshot.clone());
             if done(&snapshot) {
                 return Ok(snapshot);
             }
-            last_seen = snapshot;
+            last = snapshot;
         }
         Err(WaitError::Timeout {
             waited: deadline,
-            last_seen,
+            last_seen: describe(&last),
         })
+    }
+
+    async fn pvcs(&self, namespace: &str) -> Result<Vec<PvcState>, ClusterError> {
+        self.check("pvcs", namespace)?;
+        Ok(self.state.lock().unwrap().pvcs.clone())
+    }
+
+    async fn hpa(&self, namespace: &str, _name: &str) -> Result<Option<HpaState>, ClusterError> {
+        self.check("hpa", namespace)?;
+        Ok(pop_or_last(&mut self.state.lock().unwrap().hpa))
+    }
+
+    async fn service(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<ServiceInfo>, ClusterError> {
+        self.check("service", namespace)?;
+        Ok(self.state.lock().unwrap().services.get(name).cloned())
+    }
+
+    async fn ready_endpoints(
+        &self,
+        namespace: &str,
+        service: &str,
+    ) -> Result<Vec<String>, ClusterError> {
+        self.check("ready_endpoints", namespace)?;
+        Ok(self
+            .state
+            .lock()
+            .unwrap()
+            .endpoints
+            .get_mut(service)
+            .and_then(pop_or_last)
+            .unwrap_or_default())
+    }
+
+    async fn events(&self, namespace: &str) -> Result<Vec<EventInfo>, ClusterError> {
+        self.check("events", namespace)?;
+        Ok(self.state.lock().unwrap().events.clone())
+    }
+
+    async fn logs(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        previous: bool,
+        _tail: i64,
+    ) -> Result<String, ClusterError> {
+        self.check("logs", namespace)?;
+        let key = if previous {
+            format!("{pod}/{container}/previous")
+        } else {
+            format!("{pod}/{container}")
+        };
+        Ok(self
+            .state
+            .lock()
+            .unwrap()
+            .logs
+            .get(&key)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn run_helper(
+        &self,
+        namespace: &str,
+        image: &str,
+        script: &str,
+        _deadline: Duration,
+    ) -> Result<HelperRun, ClusterError> {
+        self.check("run_helper", namespace)?;
+        self.record(format!("helper {image}"));
+        self.scripts.lock().unwrap().push(script.into());
+        Ok(self
+            .state
+            .lock()
+            .unwrap()
+            .helper_runs
+            .pop_front()
+            .expect("the test scripted a helper run"))
+    }
+
+    async fn run_ephemeral(
+        &self,
+        namespace: &str,
+        spec: &Ephemeral<'_>,
+        _deadline: Duration,
+    ) -> Result<HelperRun, ClusterError> {
+        let Ephemeral {
+            pod,
+            target_container: container,
+            image,
+            run_as_user,
+            script,
+        } = *spec;
+        self.check("run_ephemeral", namespace)?;
+        self.record(format!(
+            "ephemeral {image} in {pod}/{container} as {run_as_user:?}"
+        ));
+        self.scripts.lock().unwrap().push(script.into());
+        Ok(self
+            .state
+            .lock()
+            .unwrap()
+            .helper_runs
+            .pop_front()
+            .expect("the test scripted an ephemeral run"))
+    }
+
+    async fn tunnel(
+        &self,
+        namespace: &str,
+        pod: &str,
+        port: u16,
+    ) -> Result<Box<dyn Tunnel>, ClusterError> {
+        self.check("tunnel", namespace)?;
+        let address = self.state.lock().unwrap().tunnels.get(pod).copied();
+        let address = address.ok_or_else(|| ClusterError::Api {
+            action: format!("port-forwarding to {pod}:{port}"),
+            namespace: namespace.into(),
+            reason: "pod not found".into(),
+        })?;
+        let stream =
+            tokio::net::TcpStream::connect(address)
+                .await
+                .map_err(|e| ClusterError::Api {
+                    action: format!("port-forwarding to {pod}:{port}"),
+                    namespace: namespace.into(),
+                    reason: e.to_string(),
+                })?;
+        Ok(Box::new(stream))
     }
 }

@@ -1,15 +1,34 @@
-//! [`Cluster`] over kube-rs: pods, namespaces, and watch-based waits with deadlines.
+//! [`Cluster`] over kube-rs: server-side apply, workloads, pods, helpers and waits with
+//! deadlines. Every wait is a watch (`kube::runtime`) wrapped in a timeout.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{
+    Event, Namespace, PersistentVolumeClaim, Pod, PodTemplateSpec, Service,
+};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::api::{
+    DeleteParams, DynamicObject, GroupVersionKind, ListParams, LogParams, Patch, PatchParams,
+    PostParams, PropagationPolicy,
+};
+use kube::discovery::Scope;
+use kube::runtime::wait::{await_condition, conditions};
 use kube::runtime::watcher;
 
-use super::{Cluster, ClusterError, MANAGED_BY, PodState, WaitError};
+use super::{
+    Cluster, ClusterError, Condition, Ephemeral, EventInfo, HelperRun, HpaState, MANAGED_BY,
+    NamespaceGone, PodCondition, PodState, PvcState, ServiceInfo, Tunnel, WaitError,
+    WorkloadCondition, WorkloadKind, WorkloadState,
+};
+
+/// Field manager for server-side apply, so `kubectl` shows who owns which field.
+pub const FIELD_MANAGER: &str = "deploycheck";
 
 /// The real cluster behind a kube client.
 pub struct KubeCluster {
@@ -21,11 +40,93 @@ impl KubeCluster {
     pub fn new(client: kube::Client, context: String) -> Self {
         Self { client, context }
     }
+
+    /// Classifies a kube error: unreachable, forbidden, or anything else with its message.
+    fn error(&self, action: &str, namespace: &str, error: kube::Error) -> ClusterError {
+        match &error {
+            kube::Error::Api(status) if status.code == 403 => ClusterError::Forbidden {
+                action: action.into(),
+                namespace: namespace.into(),
+                reason: status.message.clone(),
+            },
+            kube::Error::Api(status) => ClusterError::Api {
+                action: action.into(),
+                namespace: namespace.into(),
+                reason: if status.message.is_empty() {
+                    error.to_string()
+                } else {
+                    status.message.clone()
+                },
+            },
+            kube::Error::HyperError(_) | kube::Error::Service(_) => ClusterError::Unreachable {
+                context: self.context.clone(),
+                reason: error_chain(&error),
+            },
+            _ => ClusterError::Api {
+                action: action.into(),
+                namespace: namespace.into(),
+                reason: error_chain(&error),
+            },
+        }
+    }
+
+    fn pods_api(&self, namespace: &str) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    /// Resolves a manifest's apiVersion/kind through discovery.
+    async fn resource_for(
+        &self,
+        object: &serde_json::Value,
+        cache: &mut BTreeMap<(String, String), (kube::discovery::ApiResource, Scope)>,
+    ) -> Result<(kube::discovery::ApiResource, Scope), ClusterError> {
+        let api_version = object["apiVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let kind = object["kind"].as_str().unwrap_or_default().to_string();
+        if let Some(found) = cache.get(&(api_version.clone(), kind.clone())) {
+            return Ok(found.clone());
+        }
+        let (group, version) = api_version
+            .split_once('/')
+            .unwrap_or(("", api_version.as_str()));
+        let gvk = GroupVersionKind::gvk(group, version, &kind);
+        let (resource, capabilities) = kube::discovery::pinned_kind(&self.client, &gvk)
+            .await
+            .map_err(|e| match self.error("discovering", "", e) {
+                ClusterError::Api { reason, .. } => ClusterError::Manifest {
+                    object: format!("{kind} ({api_version})"),
+                    reason: format!("the cluster does not serve this kind: {reason}"),
+                },
+                other => other,
+            })?;
+        let found = (resource, capabilities.scope);
+        cache.insert((api_version, kind), found.clone());
+        Ok(found)
+    }
+}
+
+/// An error and its causes on one line (`a: b: c`), which is where kube hides the useful part.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(&format!(": {cause_text}"));
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Our view of a pod.
 pub fn pod_state(pod: &Pod) -> PodState {
     let status = pod.status.as_ref();
+    let containers = status
+        .and_then(|s| s.container_statuses.clone())
+        .unwrap_or_default();
     PodState {
         name: pod.metadata.name.clone().unwrap_or_default(),
         uid: pod.metadata.uid.clone().unwrap_or_default(),
@@ -36,19 +137,298 @@ pub fn pod_state(pod: &Pod) -> PodState {
             .and_then(|s| s.conditions.as_ref())
             .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True")),
         deleting: pod.metadata.deletion_timestamp.is_some(),
-        restarts: status
-            .and_then(|s| s.container_statuses.as_ref())
-            .map(|c| c.iter().map(|c| c.restart_count).sum())
-            .unwrap_or(0),
+        restarts: containers.iter().map(|c| c.restart_count).sum(),
+        qos_class: status.and_then(|s| s.qos_class.clone()).unwrap_or_default(),
+        waiting: containers
+            .iter()
+            .filter_map(|c| {
+                let reason = c.state.as_ref()?.waiting.as_ref()?.reason.clone()?;
+                Some(format!("{}: {reason}", c.name))
+            })
+            .collect(),
+        last_terminated: containers
+            .iter()
+            .filter_map(|c| {
+                let reason = c.last_state.as_ref()?.terminated.as_ref()?.reason.clone()?;
+                Some(format!("{}: {reason}", c.name))
+            })
+            .collect(),
+        claims: pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.volumes.as_ref())
+            .map(|volumes| {
+                volumes
+                    .iter()
+                    .filter_map(|v| Some(v.persistent_volume_claim.as_ref()?.claim_name.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 
-fn api_error(action: &str, namespace: &str, error: impl std::fmt::Display) -> ClusterError {
-    ClusterError::Api {
-        action: action.into(),
-        namespace: namespace.into(),
-        reason: error.to_string(),
+fn conditions_of(
+    list: Option<impl IntoIterator<Item = (String, String, Option<String>, Option<String>)>>,
+) -> Vec<Condition> {
+    list.into_iter()
+        .flatten()
+        .map(|(kind, status, reason, message)| Condition {
+            kind,
+            status,
+            reason: reason.unwrap_or_default(),
+            message: message.unwrap_or_default(),
+        })
+        .collect()
+}
+
+pub fn deployment_state(deployment: &Deployment) -> WorkloadState {
+    let status = deployment.status.clone().unwrap_or_default();
+    let generation = deployment.metadata.generation.unwrap_or(0);
+    WorkloadState {
+        name: deployment.metadata.name.clone().unwrap_or_default(),
+        desired: deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.replicas)
+            .unwrap_or(1),
+        ready: status.ready_replicas.unwrap_or(0),
+        available: status.available_replicas.unwrap_or(0),
+        updated: status.updated_replicas.unwrap_or(0),
+        observed: status.observed_generation.unwrap_or(0) >= generation,
+        conditions: conditions_of(status.conditions.map(|c| {
+            c.into_iter()
+                .map(|c| (c.type_, c.status, c.reason, c.message))
+                .collect::<Vec<_>>()
+        })),
     }
+}
+
+pub fn statefulset_state(statefulset: &StatefulSet) -> WorkloadState {
+    let status = statefulset.status.clone().unwrap_or_default();
+    let generation = statefulset.metadata.generation.unwrap_or(0);
+    WorkloadState {
+        name: statefulset.metadata.name.clone().unwrap_or_default(),
+        desired: statefulset
+            .spec
+            .as_ref()
+            .and_then(|s| s.replicas)
+            .unwrap_or(1),
+        ready: status.ready_replicas.unwrap_or(0),
+        available: status.available_replicas.unwrap_or(0),
+        updated: status.updated_replicas.unwrap_or(0),
+        observed: status.observed_generation.unwrap_or(0) >= generation,
+        conditions: conditions_of(status.conditions.map(|c| {
+            c.into_iter()
+                .map(|c| (c.type_, c.status, c.reason, c.message))
+                .collect::<Vec<_>>()
+        })),
+    }
+}
+
+pub fn hpa_state(hpa: &HorizontalPodAutoscaler) -> HpaState {
+    let spec = hpa.spec.clone().unwrap_or_default();
+    let status = hpa.status.clone().unwrap_or_default();
+    let cpu_target = spec.metrics.iter().flatten().find_map(|m| {
+        let resource = m.resource.as_ref()?;
+        (resource.name == "cpu").then_some(resource.target.average_utilization)?
+    });
+    let cpu_percent = status.current_metrics.iter().flatten().find_map(|m| {
+        let resource = m.resource.as_ref()?;
+        (resource.name == "cpu").then_some(resource.current.average_utilization)?
+    });
+    HpaState {
+        name: hpa.metadata.name.clone().unwrap_or_default(),
+        target: format!(
+            "{}/{}",
+            spec.scale_target_ref.kind, spec.scale_target_ref.name
+        ),
+        min: spec.min_replicas.unwrap_or(1),
+        max: spec.max_replicas,
+        current: status.current_replicas.unwrap_or(0),
+        desired: status.desired_replicas,
+        cpu_percent,
+        cpu_target,
+        conditions: conditions_of(status.conditions.map(|c| {
+            c.into_iter()
+                .map(|c| (c.type_, c.status, c.reason, c.message))
+                .collect::<Vec<_>>()
+        })),
+    }
+}
+
+/// Restricted-profile security settings, so helpers run in namespaces that enforce the
+/// `restricted` Pod Security Standard.
+fn restricted_security(run_as_user: Option<i64>) -> serde_json::Value {
+    let mut context = serde_json::json!({
+        "allowPrivilegeEscalation": false,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+        "runAsNonRoot": true,
+    });
+    match run_as_user {
+        Some(0) => {
+            context["runAsNonRoot"] = false.into();
+            context["runAsUser"] = 0.into();
+        }
+        Some(uid) => context["runAsUser"] = uid.into(),
+        None => context["runAsUser"] = 65534.into(),
+    }
+    context
+}
+
+/// Strips what the server owns from a live object so it can be applied again.
+pub fn reapplicable(mut object: serde_json::Value) -> serde_json::Value {
+    if let Some(map) = object.as_object_mut() {
+        map.remove("status");
+    }
+    if let Some(metadata) = object["metadata"].as_object_mut() {
+        for key in [
+            "uid",
+            "resourceVersion",
+            "generation",
+            "creationTimestamp",
+            "managedFields",
+            "selfLink",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "ownerReferences",
+        ] {
+            metadata.remove(key);
+        }
+        if let Some(annotations) = metadata
+            .get_mut("annotations")
+            .and_then(|a| a.as_object_mut())
+        {
+            annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+        }
+    }
+    object
+}
+
+/// A short random suffix for helper names.
+fn suffix() -> String {
+    super::throwaway_namespace_name()["deploycheck-".len()..].to_string()
+}
+
+impl KubeCluster {
+    async fn wait_deployment(
+        &self,
+        namespace: &str,
+        name: &str,
+        done: WorkloadCondition<'_>,
+        deadline: Duration,
+    ) -> Result<WorkloadState, WaitError> {
+        let api: Api<Deployment> = Api::namespaced(self.client.clone(), namespace);
+        let last = Mutex::new(None::<WorkloadState>);
+        let condition = |d: Option<&Deployment>| {
+            let Some(d) = d else { return false };
+            let state = deployment_state(d);
+            let reached = done(&state);
+            *last.lock().unwrap() = Some(state);
+            reached
+        };
+        self.finish_workload_wait(
+            tokio::time::timeout(deadline, await_condition(api, name, condition)).await,
+            namespace,
+            name,
+            deadline,
+            &last,
+        )
+    }
+
+    async fn wait_statefulset(
+        &self,
+        namespace: &str,
+        name: &str,
+        done: WorkloadCondition<'_>,
+        deadline: Duration,
+    ) -> Result<WorkloadState, WaitError> {
+        let api: Api<StatefulSet> = Api::namespaced(self.client.clone(), namespace);
+        let last = Mutex::new(None::<WorkloadState>);
+        let condition = |s: Option<&StatefulSet>| {
+            let Some(s) = s else { return false };
+            let state = statefulset_state(s);
+            let reached = done(&state);
+            *last.lock().unwrap() = Some(state);
+            reached
+        };
+        self.finish_workload_wait(
+            tokio::time::timeout(deadline, await_condition(api, name, condition)).await,
+            namespace,
+            name,
+            deadline,
+            &last,
+        )
+    }
+
+    fn finish_workload_wait<K>(
+        &self,
+        result: Result<Result<Option<K>, kube::runtime::wait::Error>, tokio::time::error::Elapsed>,
+        namespace: &str,
+        name: &str,
+        deadline: Duration,
+        last: &Mutex<Option<WorkloadState>>,
+    ) -> Result<WorkloadState, WaitError> {
+        let last = last.lock().unwrap().clone();
+        match result {
+            Ok(Ok(_)) => Ok(last.expect("the condition saw the object")),
+            Ok(Err(kube::runtime::wait::Error::ProbeFailed(e))) => Err(WaitError::Cluster(
+                self.error(&format!("watching {name}"), namespace, probe_error(e)),
+            )),
+            Err(_) => Err(WaitError::Timeout {
+                waited: deadline,
+                last_seen: last.map_or_else(|| format!("{name} does not exist"), |s| s.summary()),
+            }),
+        }
+    }
+
+    /// Waits until a pod's phase or one of its (ephemeral) containers satisfies `done`.
+    async fn wait_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        done: impl Fn(&Pod) -> bool + Send,
+        deadline: Duration,
+    ) -> Result<Option<Pod>, ClusterError> {
+        let condition = move |p: Option<&Pod>| p.is_some_and(&done);
+        match tokio::time::timeout(
+            deadline,
+            await_condition(self.pods_api(namespace), name, condition),
+        )
+        .await
+        {
+            Ok(Ok(pod)) => Ok(pod),
+            Ok(Err(kube::runtime::wait::Error::ProbeFailed(e))) => {
+                Err(self.error(&format!("watching pod {name}"), namespace, probe_error(e)))
+            }
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+fn probe_error(error: watcher::Error) -> kube::Error {
+    match error {
+        watcher::Error::InitialListFailed(e)
+        | watcher::Error::WatchStartFailed(e)
+        | watcher::Error::WatchFailed(e) => e,
+        watcher::Error::WatchError(status) => kube::Error::Api(status),
+        other => kube::Error::Service(Box::new(other)),
+    }
+}
+
+/// Exit code of a terminated container, and whether it has terminated.
+fn terminated(
+    statuses: Option<&Vec<k8s_openapi::api::core::v1::ContainerStatus>>,
+    container: &str,
+) -> Option<i32> {
+    statuses?
+        .iter()
+        .find(|c| c.name == container)?
+        .state
+        .as_ref()?
+        .terminated
+        .as_ref()
+        .map(|t| t.exit_code)
 }
 
 impl Cluster for KubeCluster {
@@ -56,21 +436,34 @@ impl Cluster for KubeCluster {
         &self.context
     }
 
-    async fn pods(&self, namespace: &str, selector: &str) -> Result<Vec<PodState>, ClusterError> {
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
-        let list = api
-            .list(&ListParams::default().labels(selector))
+    async fn version(&self) -> Result<String, ClusterError> {
+        self.client
+            .apiserver_version()
             .await
-            .map_err(|e| api_error(&format!("listing pods {selector}"), namespace, e))?;
-        Ok(list.items.iter().map(pod_state).collect())
+            .map(|v| v.git_version)
+            .map_err(|e| match self.error("reading the server version", "", e) {
+                ClusterError::Api { reason, .. } => ClusterError::Unreachable {
+                    context: self.context.clone(),
+                    reason,
+                },
+                other => other,
+            })
     }
 
-    async fn delete_pod(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
-        api.delete(name, &DeleteParams::default())
-            .await
-            .map(drop)
-            .map_err(|e| api_error(&format!("deleting pod {name}"), namespace, e))
+    async fn namespace_exists(&self, name: &str) -> Result<bool, ClusterError> {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        match api.get_opt(name).await {
+            Ok(found) => Ok(found.is_some()),
+            // A namespaced Role cannot read the Namespace object; whether the namespace
+            // exists then shows in listing pods there.
+            Err(kube::Error::Api(status)) if status.code == 403 => self
+                .pods_api(name)
+                .list(&ListParams::default().limit(1))
+                .await
+                .map(|_| true)
+                .map_err(|e| self.error("listing pods", name, e)),
+            Err(e) => Err(self.error("reading the namespace", name, e)),
+        }
     }
 
     async fn create_namespace(&self, name: &str) -> Result<(), ClusterError> {
@@ -82,25 +475,321 @@ impl Cluster for KubeCluster {
         api.create(&PostParams::default(), &namespace)
             .await
             .map(drop)
-            .map_err(|e| api_error("creating the namespace", name, e))
+            .map_err(|e| self.error("creating the namespace", name, e))
+    }
+
+    async fn delete_namespace(
+        &self,
+        name: &str,
+        deadline: Duration,
+    ) -> Result<NamespaceGone, ClusterError> {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let deleting = api
+            .delete(name, &DeleteParams::background())
+            .await
+            .map_err(|e| self.error("deleting the namespace", name, e))?;
+        let Some(uid) = deleting.left().map(|n| n.metadata.uid.unwrap_or_default()) else {
+            return Ok(NamespaceGone::Deleted);
+        };
+        match tokio::time::timeout(
+            deadline,
+            await_condition(api.clone(), name, conditions::is_deleted(&uid)),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(NamespaceGone::Deleted),
+            Ok(Err(kube::runtime::wait::Error::ProbeFailed(e))) => {
+                Err(self.error("watching the namespace", name, probe_error(e)))
+            }
+            Err(_) => {
+                let namespace = api
+                    .get_opt(name)
+                    .await
+                    .map_err(|e| self.error("reading the namespace", name, e))?;
+                let Some(namespace) = namespace else {
+                    return Ok(NamespaceGone::Deleted);
+                };
+                Ok(NamespaceGone::Stuck {
+                    finalizers: namespace
+                        .spec
+                        .and_then(|s| s.finalizers)
+                        .unwrap_or_default(),
+                    conditions: conditions_of(namespace.status.and_then(|s| s.conditions).map(
+                        |c| {
+                            c.into_iter()
+                                .map(|c| (c.type_, c.status, c.reason, c.message))
+                                .collect::<Vec<_>>()
+                        },
+                    )),
+                })
+            }
+        }
+    }
+
+    async fn apply(
+        &self,
+        namespace: &str,
+        objects: &[serde_json::Value],
+    ) -> Result<Vec<String>, ClusterError> {
+        let mut cache = BTreeMap::new();
+        let mut applied = Vec::new();
+        for object in objects {
+            let kind = object["kind"].as_str().unwrap_or_default();
+            let name = object["metadata"]["name"].as_str().unwrap_or_default();
+            let label = format!("{kind}/{name}");
+            let (resource, scope) = self.resource_for(object, &mut cache).await?;
+            if scope != Scope::Namespaced {
+                return Err(ClusterError::Manifest {
+                    object: label,
+                    reason: "it is cluster-scoped, and deploycheck only changes objects inside \
+                             its namespace; create it yourself or drop it from the manifests"
+                        .into(),
+                });
+            }
+            let mut object = object.clone();
+            object["metadata"]["namespace"] = namespace.into();
+            object["metadata"]["labels"][MANAGED_BY.0] = MANAGED_BY.1.into();
+            let dynamic: DynamicObject =
+                serde_json::from_value(object).map_err(|e| ClusterError::Manifest {
+                    object: label.clone(),
+                    reason: e.to_string(),
+                })?;
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(self.client.clone(), namespace, &resource);
+            api.patch(
+                name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&dynamic),
+            )
+            .await
+            .map_err(|e| self.error(&format!("applying {label}"), namespace, e))?;
+            applied.push(label);
+        }
+        Ok(applied)
+    }
+
+    async fn manifest(
+        &self,
+        namespace: &str,
+        kind: WorkloadKind,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>, ClusterError> {
+        let action = format!("reading {kind} {name}");
+        let value = match kind {
+            WorkloadKind::Deployment => {
+                Api::<Deployment>::namespaced(self.client.clone(), namespace)
+                    .get_opt(name)
+                    .await
+                    .map(|d| {
+                        d.map(|mut d| {
+                            d.metadata.managed_fields = None;
+                            serde_json::to_value(d).map(|mut v| {
+                                v["apiVersion"] = "apps/v1".into();
+                                v["kind"] = "Deployment".into();
+                                v
+                            })
+                        })
+                    })
+            }
+            WorkloadKind::StatefulSet => {
+                Api::<StatefulSet>::namespaced(self.client.clone(), namespace)
+                    .get_opt(name)
+                    .await
+                    .map(|s| {
+                        s.map(|s| {
+                            serde_json::to_value(s).map(|mut v| {
+                                v["apiVersion"] = "apps/v1".into();
+                                v["kind"] = "StatefulSet".into();
+                                v
+                            })
+                        })
+                    })
+            }
+        }
+        .map_err(|e| self.error(&action, namespace, e))?;
+        value
+            .transpose()
+            .map(|v| v.map(reapplicable))
+            .map_err(|e| ClusterError::Api {
+                action,
+                namespace: namespace.into(),
+                reason: e.to_string(),
+            })
+    }
+
+    async fn delete_workload(
+        &self,
+        namespace: &str,
+        kind: WorkloadKind,
+        name: &str,
+    ) -> Result<(), ClusterError> {
+        let params = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Foreground),
+            ..DeleteParams::default()
+        };
+        let result = match kind {
+            WorkloadKind::Deployment => {
+                Api::<Deployment>::namespaced(self.client.clone(), namespace)
+                    .delete(name, &params)
+                    .await
+                    .map(drop)
+            }
+            WorkloadKind::StatefulSet => {
+                Api::<StatefulSet>::namespaced(self.client.clone(), namespace)
+                    .delete(name, &params)
+                    .await
+                    .map(drop)
+            }
+        };
+        result.map_err(|e| self.error(&format!("deleting {kind} {name}"), namespace, e))
+    }
+
+    async fn workload(
+        &self,
+        namespace: &str,
+        kind: WorkloadKind,
+        name: &str,
+    ) -> Result<Option<WorkloadState>, ClusterError> {
+        let result = match kind {
+            WorkloadKind::Deployment => {
+                Api::<Deployment>::namespaced(self.client.clone(), namespace)
+                    .get_opt(name)
+                    .await
+                    .map(|d| d.as_ref().map(deployment_state))
+            }
+            WorkloadKind::StatefulSet => {
+                Api::<StatefulSet>::namespaced(self.client.clone(), namespace)
+                    .get_opt(name)
+                    .await
+                    .map(|s| s.as_ref().map(statefulset_state))
+            }
+        };
+        result.map_err(|e| self.error(&format!("reading {kind} {name}"), namespace, e))
+    }
+
+    async fn wait_workload(
+        &self,
+        namespace: &str,
+        kind: WorkloadKind,
+        name: &str,
+        done: WorkloadCondition<'_>,
+        deadline: Duration,
+    ) -> Result<WorkloadState, WaitError> {
+        match kind {
+            WorkloadKind::Deployment => self.wait_deployment(namespace, name, done, deadline).await,
+            WorkloadKind::StatefulSet => {
+                self.wait_statefulset(namespace, name, done, deadline).await
+            }
+        }
+    }
+
+    async fn pod_template(
+        &self,
+        namespace: &str,
+        kind: WorkloadKind,
+        name: &str,
+    ) -> Result<Option<PodTemplateSpec>, ClusterError> {
+        let result = match kind {
+            WorkloadKind::Deployment => {
+                Api::<Deployment>::namespaced(self.client.clone(), namespace)
+                    .get_opt(name)
+                    .await
+                    .map(|d| d.and_then(|d| d.spec).map(|s| s.template))
+            }
+            WorkloadKind::StatefulSet => {
+                Api::<StatefulSet>::namespaced(self.client.clone(), namespace)
+                    .get_opt(name)
+                    .await
+                    .map(|s| s.and_then(|s| s.spec).map(|s| s.template))
+            }
+        };
+        result.map_err(|e| self.error(&format!("reading {kind} {name}"), namespace, e))
+    }
+
+    async fn scale(
+        &self,
+        namespace: &str,
+        kind: WorkloadKind,
+        name: &str,
+        replicas: i32,
+    ) -> Result<(), ClusterError> {
+        let patch = Patch::Merge(serde_json::json!({"spec": {"replicas": replicas}}));
+        let params = PatchParams::default();
+        let result = match kind {
+            WorkloadKind::Deployment => {
+                Api::<Deployment>::namespaced(self.client.clone(), namespace)
+                    .patch_scale(name, &params, &patch)
+                    .await
+                    .map(drop)
+            }
+            WorkloadKind::StatefulSet => {
+                Api::<StatefulSet>::namespaced(self.client.clone(), namespace)
+                    .patch_scale(name, &params, &patch)
+                    .await
+                    .map(drop)
+            }
+        };
+        result.map_err(|e| {
+            self.error(
+                &format!("scaling {kind} {name} to {replicas}"),
+                namespace,
+                e,
+            )
+        })
+    }
+
+    async fn restart(&self, namespace: &str, deployment: &str) -> Result<(), ClusterError> {
+        let now = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let patch = Patch::Merge(serde_json::json!({"spec": {"template": {"metadata": {
+            "annotations": {"kubectl.kubernetes.io/restartedAt": now}
+        }}}}));
+        Api::<Deployment>::namespaced(self.client.clone(), namespace)
+            .patch(deployment, &PatchParams::default(), &patch)
+            .await
+            .map(drop)
+            .map_err(|e| self.error(&format!("restarting {deployment}"), namespace, e))
+    }
+
+    async fn pods(&self, namespace: &str, selector: &str) -> Result<Vec<PodState>, ClusterError> {
+        let list = self
+            .pods_api(namespace)
+            .list(&ListParams::default().labels(selector))
+            .await
+            .map_err(|e| self.error(&format!("listing pods {selector}"), namespace, e))?;
+        Ok(list.items.iter().map(pod_state).collect())
+    }
+
+    async fn delete_pod(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {
+        self.pods_api(namespace)
+            .delete(name, &DeleteParams::default())
+            .await
+            .map(drop)
+            .map_err(|e| self.error(&format!("deleting pod {name}"), namespace, e))
     }
 
     async fn wait_pods(
         &self,
         namespace: &str,
         selector: &str,
-        done: &(dyn Fn(&[PodState]) -> bool + Sync),
+        done: PodCondition<'_>,
         deadline: Duration,
     ) -> Result<Vec<PodState>, WaitError> {
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let api = self.pods_api(namespace);
         let mut stream = watcher(api, watcher::Config::default().labels(selector)).boxed();
         // Pods by uid, kept current from the watch events.
         let mut pods: BTreeMap<String, PodState> = BTreeMap::new();
         let mut initial: BTreeMap<String, PodState> = BTreeMap::new();
         let watch = async {
             while let Some(event) = stream.next().await {
-                let event = event
-                    .map_err(|e| api_error(&format!("watching pods {selector}"), namespace, e))?;
+                let event = event.map_err(|e| {
+                    self.error(
+                        &format!("watching pods {selector}"),
+                        namespace,
+                        probe_error(e),
+                    )
+                })?;
                 match event {
                     watcher::Event::Init => initial.clear(),
                     watcher::Event::InitApply(pod) => {
@@ -121,19 +810,290 @@ impl Cluster for KubeCluster {
                     return Ok(current);
                 }
             }
-            Err(api_error(
-                &format!("watching pods {selector}"),
-                namespace,
-                "the watch ended",
-            ))
+            Err(ClusterError::Api {
+                action: format!("watching pods {selector}"),
+                namespace: namespace.into(),
+                reason: "the watch ended".into(),
+            })
         };
         match tokio::time::timeout(deadline, watch).await {
             Ok(result) => result.map_err(WaitError::from),
             Err(_) => Err(WaitError::Timeout {
                 waited: deadline,
-                last_seen: pods.values().cloned().collect(),
+                last_seen: super::describe(&pods.values().cloned().collect::<Vec<_>>()),
             }),
         }
+    }
+
+    async fn pvcs(&self, namespace: &str) -> Result<Vec<PvcState>, ClusterError> {
+        let api: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), namespace);
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| self.error("listing PersistentVolumeClaims", namespace, e))?;
+        Ok(list
+            .items
+            .iter()
+            .map(|pvc| PvcState {
+                name: pvc.metadata.name.clone().unwrap_or_default(),
+                phase: pvc
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.phase.clone())
+                    .unwrap_or_else(|| "Unknown".into()),
+                storage_class: pvc.spec.as_ref().and_then(|s| s.storage_class_name.clone()),
+            })
+            .collect())
+    }
+
+    async fn hpa(&self, namespace: &str, name: &str) -> Result<Option<HpaState>, ClusterError> {
+        let api: Api<HorizontalPodAutoscaler> = Api::namespaced(self.client.clone(), namespace);
+        api.get_opt(name)
+            .await
+            .map(|h| h.as_ref().map(hpa_state))
+            .map_err(|e| self.error(&format!("reading HPA {name}"), namespace, e))
+    }
+
+    async fn service(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<ServiceInfo>, ClusterError> {
+        let api: Api<Service> = Api::namespaced(self.client.clone(), namespace);
+        let service = api
+            .get_opt(name)
+            .await
+            .map_err(|e| self.error(&format!("reading Service {name}"), namespace, e))?;
+        Ok(service.map(|s| {
+            let spec = s.spec.unwrap_or_default();
+            ServiceInfo {
+                name: s.metadata.name.unwrap_or_default(),
+                kind: spec.type_.unwrap_or_else(|| "ClusterIP".into()),
+                ports: spec.ports.iter().flatten().map(|p| p.port).collect(),
+                headless: spec.cluster_ip.as_deref() == Some("None"),
+            }
+        }))
+    }
+
+    async fn ready_endpoints(
+        &self,
+        namespace: &str,
+        service: &str,
+    ) -> Result<Vec<String>, ClusterError> {
+        let api: Api<EndpointSlice> = Api::namespaced(self.client.clone(), namespace);
+        let slices = api
+            .list(&ListParams::default().labels(&format!("kubernetes.io/service-name={service}")))
+            .await
+            .map_err(|e| self.error(&format!("listing endpoints of {service}"), namespace, e))?;
+        let mut pods: Vec<String> = slices
+            .items
+            .iter()
+            .flat_map(|slice| &slice.endpoints)
+            .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(false))
+            .filter_map(|e| e.target_ref.as_ref()?.name.clone())
+            .collect();
+        pods.sort();
+        pods.dedup();
+        Ok(pods)
+    }
+
+    async fn events(&self, namespace: &str) -> Result<Vec<EventInfo>, ClusterError> {
+        let api: Api<Event> = Api::namespaced(self.client.clone(), namespace);
+        let mut events = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| self.error("listing events", namespace, e))?
+            .items;
+        events.sort_by_key(|e| {
+            e.last_timestamp
+                .as_ref()
+                .map(|t| t.0)
+                .or_else(|| e.event_time.as_ref().map(|t| t.0))
+                .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
+        });
+        Ok(events
+            .into_iter()
+            .map(|e| EventInfo {
+                object: format!(
+                    "{}/{}",
+                    e.involved_object.kind.unwrap_or_default(),
+                    e.involved_object.name.unwrap_or_default()
+                ),
+                kind: e.type_.unwrap_or_default(),
+                reason: e.reason.unwrap_or_default(),
+                message: e.message.unwrap_or_default(),
+                count: e.count.unwrap_or(1),
+            })
+            .collect())
+    }
+
+    async fn logs(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        previous: bool,
+        tail: i64,
+    ) -> Result<String, ClusterError> {
+        let params = LogParams {
+            container: Some(container.into()),
+            previous,
+            tail_lines: Some(tail),
+            ..LogParams::default()
+        };
+        self.pods_api(namespace)
+            .logs(pod, &params)
+            .await
+            .map_err(|e| self.error(&format!("reading logs of {pod}/{container}"), namespace, e))
+    }
+
+    async fn run_helper(
+        &self,
+        namespace: &str,
+        image: &str,
+        script: &str,
+        deadline: Duration,
+    ) -> Result<HelperRun, ClusterError> {
+        let name = format!("deploycheck-helper-{}", suffix());
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "labels": {
+                MANAGED_BY.0: MANAGED_BY.1,
+                "app.kubernetes.io/component": "deploycheck-helper"
+            }},
+            "spec": {
+                "restartPolicy": "Never",
+                "automountServiceAccountToken": false,
+                "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                "containers": [{
+                    "name": "helper",
+                    "image": image,
+                    "command": ["sh", "-c", script],
+                    "securityContext": restricted_security(None),
+                    "resources": {
+                        "requests": {"cpu": "10m", "memory": "16Mi"},
+                        "limits": {"cpu": "100m", "memory": "64Mi"}
+                    }
+                }]
+            }
+        }))
+        .expect("a valid helper Pod");
+        let api = self.pods_api(namespace);
+        api.create(&PostParams::default(), &pod)
+            .await
+            .map_err(|e| self.error("creating a helper pod", namespace, e))?;
+        let ended = self
+            .wait_pod(
+                namespace,
+                &name,
+                |p| {
+                    p.status
+                        .as_ref()
+                        .and_then(|s| s.phase.as_deref())
+                        .is_some_and(|phase| phase == "Succeeded" || phase == "Failed")
+                },
+                deadline,
+            )
+            .await;
+        let output = self.logs(namespace, &name, "helper", false, 200).await;
+        // Always removed, whatever happened above.
+        let _ = api
+            .delete(&name, &DeleteParams::default().grace_period(0))
+            .await;
+        let pod = ended?;
+        let exit_code = pod
+            .as_ref()
+            .and_then(|p| terminated(p.status.as_ref()?.container_statuses.as_ref(), "helper"));
+        let mut output = output.unwrap_or_else(|e| format!("(no output: {e})"));
+        if pod.is_none() {
+            output.push_str(&format!(
+                "\n(helper pod {name} with image {image} did not finish within {} s)",
+                deadline.as_secs()
+            ));
+        }
+        Ok(HelperRun { exit_code, output })
+    }
+
+    async fn run_ephemeral(
+        &self,
+        namespace: &str,
+        spec: &Ephemeral<'_>,
+        deadline: Duration,
+    ) -> Result<HelperRun, ClusterError> {
+        let Ephemeral {
+            pod,
+            target_container: container,
+            image,
+            run_as_user,
+            script,
+        } = *spec;
+        let name = format!("deploycheck-{}", suffix());
+        let patch = serde_json::json!({"spec": {"ephemeralContainers": [{
+            "name": name,
+            "image": image,
+            "command": ["sh", "-c", script],
+            "targetContainerName": container,
+            "securityContext": restricted_security(run_as_user),
+        }]}});
+        self.pods_api(namespace)
+            .patch_ephemeral_containers(pod, &PatchParams::default(), &Patch::Strategic(patch))
+            .await
+            .map_err(|e| {
+                self.error(
+                    &format!("adding an ephemeral container to {pod}"),
+                    namespace,
+                    e,
+                )
+            })?;
+        let finished = self
+            .wait_pod(
+                namespace,
+                pod,
+                |p| {
+                    terminated(
+                        p.status
+                            .as_ref()
+                            .and_then(|s| s.ephemeral_container_statuses.as_ref()),
+                        &name,
+                    )
+                    .is_some()
+                },
+                deadline,
+            )
+            .await?;
+        let exit_code = finished.as_ref().and_then(|p| {
+            terminated(
+                p.status.as_ref()?.ephemeral_container_statuses.as_ref(),
+                &name,
+            )
+        });
+        let output = self
+            .logs(namespace, pod, &name, false, 200)
+            .await
+            .unwrap_or_else(|e| format!("(no output: {e})"));
+        Ok(HelperRun { exit_code, output })
+    }
+
+    async fn tunnel(
+        &self,
+        namespace: &str,
+        pod: &str,
+        port: u16,
+    ) -> Result<Box<dyn Tunnel>, ClusterError> {
+        let action = format!("port-forwarding to {pod}:{port}");
+        let mut forwarder = self
+            .pods_api(namespace)
+            .portforward(pod, &[port])
+            .await
+            .map_err(|e| self.error(&action, namespace, e))?;
+        // The forwarder's task runs on its own; the stream lives as long as the caller keeps it.
+        let stream = forwarder
+            .take_stream(port)
+            .ok_or_else(|| ClusterError::Api {
+                action,
+                namespace: namespace.into(),
+                reason: "no stream for the port".into(),
+            })?;
+        Ok(Box::new(stream))
     }
 }
 
@@ -231,7 +1191,7 @@ mod tests {
             .to_string();
         server.await.unwrap();
         assert!(
-            error.starts_with("deleting pod web-1 in namespace `shop` failed"),
+            error.starts_with("deleting pod web-1 in namespace `shop` is forbidden"),
             "{error}"
         );
         assert!(error.contains("forbidden"), "{error}");
@@ -260,6 +1220,7 @@ mod tests {
                 ready: true,
                 deleting: true,
                 restarts: 3,
+                ..PodState::default()
             }
         );
         let pending: Pod =

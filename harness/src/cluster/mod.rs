@@ -9,13 +9,14 @@ pub mod safety;
 
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde::Serialize;
 
 pub use kube_cluster::KubeCluster;
 
 /// What scenarios need to know about a pod.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct PodState {
     pub name: String,
     pub uid: String,
@@ -26,16 +27,191 @@ pub struct PodState {
     pub deleting: bool,
     /// Restarts summed over the pod's containers.
     pub restarts: i32,
+    /// `Guaranteed`, `Burstable` or `BestEffort` (empty until the API server sets it).
+    pub qos_class: String,
+    /// `container: reason` for containers waiting with a reason (ImagePullBackOff, ...).
+    pub waiting: Vec<String>,
+    /// `container: reason` for containers whose previous run ended (OOMKilled, Error, ...).
+    pub last_terminated: Vec<String>,
+    /// PersistentVolumeClaims the pod mounts.
+    pub claims: Vec<String>,
 }
+
+/// Deployments and StatefulSets, the workloads scenarios roll out, scale and restart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum WorkloadKind {
+    Deployment,
+    StatefulSet,
+}
+
+impl std::fmt::Display for WorkloadKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Deployment => "Deployment",
+            Self::StatefulSet => "StatefulSet",
+        })
+    }
+}
+
+/// A status condition of any object, flattened.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Condition {
+    pub kind: String,
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.kind, self.status)?;
+        if !self.reason.is_empty() {
+            write!(f, " ({})", self.reason)?;
+        }
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// Rollout status of a Deployment or StatefulSet.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct WorkloadState {
+    pub name: String,
+    /// `spec.replicas`.
+    pub desired: i32,
+    pub ready: i32,
+    /// For StatefulSets: the pods available; for Deployments: `availableReplicas`.
+    pub available: i32,
+    /// Pods running the current template.
+    pub updated: i32,
+    /// The controller has seen the latest spec (`observedGeneration >= generation`).
+    pub observed: bool,
+    pub conditions: Vec<Condition>,
+}
+
+impl WorkloadState {
+    /// Every desired pod runs the current template, is ready and available, and no old pod is
+    /// left over.
+    pub fn rolled_out(&self) -> bool {
+        self.observed
+            && self.updated >= self.desired
+            && self.ready >= self.desired
+            && self.available >= self.desired
+    }
+
+    /// `3/3 ready, 3 updated, 3 available`, for messages.
+    pub fn summary(&self) -> String {
+        let mut text = format!(
+            "{}: {}/{} ready, {} updated, {} available",
+            self.name, self.ready, self.desired, self.updated, self.available
+        );
+        if !self.observed {
+            text.push_str(", latest spec not yet observed");
+        }
+        for condition in &self.conditions {
+            if condition.status != "True" || condition.kind == "ReplicaFailure" {
+                text.push_str(&format!("; {condition}"));
+            }
+        }
+        text
+    }
+}
+
+/// A PersistentVolumeClaim's binding.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PvcState {
+    pub name: String,
+    /// `Bound`, `Pending`, `Lost`.
+    pub phase: String,
+    pub storage_class: Option<String>,
+}
+
+/// What the HPA controller currently believes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HpaState {
+    pub name: String,
+    /// `Deployment/name`.
+    pub target: String,
+    pub min: i32,
+    pub max: i32,
+    pub current: i32,
+    pub desired: i32,
+    /// Average CPU utilisation in percent of requests; `None` is kubectl's `<unknown>`.
+    pub cpu_percent: Option<i32>,
+    pub cpu_target: Option<i32>,
+    pub conditions: Vec<Condition>,
+}
+
+/// A Service as the scenarios see it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ServiceInfo {
+    pub name: String,
+    /// `ClusterIP`, `NodePort`, `LoadBalancer`, `ExternalName`.
+    pub kind: String,
+    pub ports: Vec<i32>,
+    pub headless: bool,
+}
+
+/// One event, flattened for the diagnostics.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct EventInfo {
+    /// `Pod/name`.
+    pub object: String,
+    /// `Normal` or `Warning`.
+    pub kind: String,
+    pub reason: String,
+    pub message: String,
+    pub count: i32,
+}
+
+/// The end of a short-lived helper (pod or ephemeral container).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HelperRun {
+    pub exit_code: Option<i32>,
+    pub output: String,
+}
+
+impl HelperRun {
+    pub fn succeeded(&self) -> bool {
+        self.exit_code == Some(0)
+    }
+}
+
+/// An ephemeral container to add to a running pod.
+#[derive(Clone, Debug)]
+pub struct Ephemeral<'a> {
+    pub pod: &'a str,
+    /// Whose process namespace it joins.
+    pub target_container: &'a str,
+    pub image: &'a str,
+    /// The target's user, so it may signal the target's processes without privileges.
+    pub run_as_user: Option<i64>,
+    /// Run with `sh -c`.
+    pub script: &'a str,
+}
+
+/// How a namespace deletion ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum NamespaceGone {
+    Deleted,
+    /// Still terminating at the deadline; what holds it.
+    Stuck {
+        finalizers: Vec<String>,
+        conditions: Vec<Condition>,
+    },
+}
+
+/// A byte stream to a pod's port (a port-forward).
+pub trait Tunnel: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Tunnel for T {}
 
 /// A wait that ended without its condition.
 #[derive(Debug, thiserror::Error)]
 pub enum WaitError {
-    #[error("not reached within {waited:?}; last seen: {}", describe(.last_seen))]
-    Timeout {
-        waited: Duration,
-        last_seen: Vec<PodState>,
-    },
+    #[error("not reached within {} s; last seen: {last_seen}", .waited.as_secs())]
+    Timeout { waited: Duration, last_seen: String },
     #[error(transparent)]
     Cluster(#[from] ClusterError),
 }
@@ -47,14 +223,19 @@ pub fn describe(pods: &[PodState]) -> String {
     }
     pods.iter()
         .map(|p| {
-            format!(
-                "{} ({}{}{}, {} restarts)",
+            let mut text = format!(
+                "{} ({}{}{}, {} restarts",
                 p.name,
                 p.phase,
                 if p.ready { ", ready" } else { ", not ready" },
                 if p.deleting { ", terminating" } else { "" },
                 p.restarts
-            )
+            );
+            for reason in p.waiting.iter().chain(&p.last_terminated) {
+                text.push_str(&format!(", {reason}"));
+            }
+            text.push(')');
+            text
         })
         .collect::<Vec<_>>()
         .join("; ")
@@ -79,10 +260,99 @@ pub fn throwaway_namespace_name() -> String {
     format!("deploycheck-{suffix}")
 }
 
-/// The narrow interface scenario logic uses. Every wait has a deadline.
-pub trait Cluster {
+/// A condition over pods, for [`Cluster::wait_pods`].
+pub type PodCondition<'a> = &'a (dyn Fn(&[PodState]) -> bool + Sync);
+/// A condition over a workload, for [`Cluster::wait_workload`].
+pub type WorkloadCondition<'a> = &'a (dyn Fn(&WorkloadState) -> bool + Sync);
+
+/// The narrow interface scenario logic uses. Every wait has a deadline. Nothing here reaches
+/// outside the namespace it is given, except creating and deleting a namespace.
+pub trait Cluster: Sync {
     /// The kube context, for the destructive-step policy and messages.
     fn context(&self) -> &str;
+
+    /// The API server's version (`v1.33.1`); the cheapest proof that the cluster answers.
+    fn version(&self) -> impl Future<Output = Result<String, ClusterError>> + Send;
+
+    fn namespace_exists(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<bool, ClusterError>> + Send;
+
+    /// Creates `name` labelled [`MANAGED_BY`].
+    fn create_namespace(&self, name: &str)
+    -> impl Future<Output = Result<(), ClusterError>> + Send;
+
+    /// Deletes `name` and waits until it is gone, at most `deadline`.
+    fn delete_namespace(
+        &self,
+        name: &str,
+        deadline: Duration,
+    ) -> impl Future<Output = Result<NamespaceGone, ClusterError>> + Send;
+
+    /// Server-side applies `objects` (JSON manifests) into `namespace`, as field manager
+    /// `deploycheck`. Returns `Kind/name` of each.
+    fn apply(
+        &self,
+        namespace: &str,
+        objects: &[serde_json::Value],
+    ) -> impl Future<Output = Result<Vec<String>, ClusterError>> + Send;
+
+    /// A workload's live manifest without status and server-set metadata, ready to re-apply.
+    fn manifest(
+        &self,
+        namespace: &str,
+        kind: WorkloadKind,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<serde_json::Value>, ClusterError>> + Send;
+
+    /// Deletes a workload; its pods go with it, PersistentVolumeClaims stay.
+    fn delete_workload(
+        &self,
+        namespace: &str,
+        kind: WorkloadKind,
+        name: &str,
+    ) -> impl Future<Output = Result<(), ClusterError>> + Send;
+
+    fn workload(
+        &self,
+        namespace: &str,
+        kind: WorkloadKind,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<WorkloadState>, ClusterError>> + Send;
+
+    /// Watches a workload until `done` holds, at most `deadline`.
+    fn wait_workload(
+        &self,
+        namespace: &str,
+        kind: WorkloadKind,
+        name: &str,
+        done: WorkloadCondition<'_>,
+        deadline: Duration,
+    ) -> impl Future<Output = Result<WorkloadState, WaitError>> + Send;
+
+    /// The pod template of a workload.
+    fn pod_template(
+        &self,
+        namespace: &str,
+        kind: WorkloadKind,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<PodTemplateSpec>, ClusterError>> + Send;
+
+    fn scale(
+        &self,
+        namespace: &str,
+        kind: WorkloadKind,
+        name: &str,
+        replicas: i32,
+    ) -> impl Future<Output = Result<(), ClusterError>> + Send;
+
+    /// What `kubectl rollout restart` does: a new template annotation.
+    fn restart(
+        &self,
+        namespace: &str,
+        deployment: &str,
+    ) -> impl Future<Output = Result<(), ClusterError>> + Send;
 
     /// Pods in `namespace` matching the label `selector`.
     fn pods(
@@ -97,18 +367,80 @@ pub trait Cluster {
         name: &str,
     ) -> impl Future<Output = Result<(), ClusterError>> + Send;
 
-    /// Creates `name` labelled [`MANAGED_BY`].
-    fn create_namespace(&self, name: &str)
-    -> impl Future<Output = Result<(), ClusterError>> + Send;
-
     /// Watches the matching pods until `done` holds for them, at most `deadline`.
     fn wait_pods(
         &self,
         namespace: &str,
         selector: &str,
-        done: &(dyn Fn(&[PodState]) -> bool + Sync),
+        done: PodCondition<'_>,
         deadline: Duration,
     ) -> impl Future<Output = Result<Vec<PodState>, WaitError>> + Send;
+
+    fn pvcs(
+        &self,
+        namespace: &str,
+    ) -> impl Future<Output = Result<Vec<PvcState>, ClusterError>> + Send;
+
+    fn hpa(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<HpaState>, ClusterError>> + Send;
+
+    fn service(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<ServiceInfo>, ClusterError>> + Send;
+
+    /// Names of the pods behind a Service's ready endpoints (from its EndpointSlices).
+    fn ready_endpoints(
+        &self,
+        namespace: &str,
+        service: &str,
+    ) -> impl Future<Output = Result<Vec<String>, ClusterError>> + Send;
+
+    /// Recent events in the namespace, oldest first.
+    fn events(
+        &self,
+        namespace: &str,
+    ) -> impl Future<Output = Result<Vec<EventInfo>, ClusterError>> + Send;
+
+    /// The last `tail` lines of a container's log (of its previous run with `previous`).
+    fn logs(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        previous: bool,
+        tail: i64,
+    ) -> impl Future<Output = Result<String, ClusterError>> + Send;
+
+    /// Runs `script` with `sh -c` in a short-lived pod of `image` labelled [`MANAGED_BY`],
+    /// returns its exit code and output, and deletes the pod.
+    fn run_helper(
+        &self,
+        namespace: &str,
+        image: &str,
+        script: &str,
+        deadline: Duration,
+    ) -> impl Future<Output = Result<HelperRun, ClusterError>> + Send;
+
+    /// Runs a script in an ephemeral container added to a pod; returns when it has ended.
+    fn run_ephemeral(
+        &self,
+        namespace: &str,
+        spec: &Ephemeral<'_>,
+        deadline: Duration,
+    ) -> impl Future<Output = Result<HelperRun, ClusterError>> + Send;
+
+    /// A byte stream to `port` of `pod` (a port-forward).
+    fn tunnel(
+        &self,
+        namespace: &str,
+        pod: &str,
+        port: u16,
+    ) -> impl Future<Output = Result<Box<dyn Tunnel>, ClusterError>> + Send;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,12 +455,28 @@ pub enum ClusterError {
     NoCurrentContext(String),
     #[error("cannot use context `{context}`: {reason}")]
     Config { context: String, reason: String },
+    #[error(
+        "cannot reach the cluster of context `{context}` ({reason}); is it running? \
+         (`kind get clusters`, `minikube status`, `kubectl cluster-info`)"
+    )]
+    Unreachable { context: String, reason: String },
+    #[error(
+        "{action} in namespace `{namespace}` is forbidden: {reason}; \
+         the user of this context needs a Role that grants it"
+    )]
+    Forbidden {
+        action: String,
+        namespace: String,
+        reason: String,
+    },
     #[error("{action} in namespace `{namespace}` failed: {reason}")]
     Api {
         action: String,
         namespace: String,
         reason: String,
     },
+    #[error("cannot apply {object}: {reason}")]
+    Manifest { object: String, reason: String },
 }
 
 /// A client for `context` (default: the kubeconfig's current context), and that context's name.

@@ -1,29 +1,300 @@
 //! Cluster scenarios as library functions over the [`crate::cluster::Cluster`] interface.
-//! Each returns a [`ScenarioOutcome`]; the cucumber steps and the CLI render it.
+//! Each returns a [`ScenarioOutcome`]; the CLI, the cucumber steps and the reports render it.
+//! The order of [`CATALOGUE`] is the order `deploycheck check` runs them in.
 
+pub mod connectivity;
+pub mod deploy;
+pub mod healing;
+pub mod hpa;
+pub mod persistence;
 pub mod replicas;
+pub mod resources;
+pub mod rolling;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::api::Verdict;
+use crate::cluster::Cluster;
+use crate::cluster::safety::Destructive;
+use crate::probe::DriveStats;
+use crate::profile::Profile;
+
+/// Scenario ids and titles, in running order.
+pub const CATALOGUE: [(&str, &str); 10] = [
+    ("deploy", "the stack rolls out"),
+    ("connectivity", "the app reaches MongoDB by Service name"),
+    ("persistence", "data survives the database pod's deletion"),
+    ("recreate", "data survives the StatefulSet's re-creation"),
+    (
+        "replicas",
+        "a deleted app pod is replaced without failed requests",
+    ),
+    ("hpa", "the HPA scales up under load"),
+    (
+        "liveness",
+        "a frozen app is restarted by its liveness probe",
+    ),
+    ("readiness", "readiness follows the database"),
+    ("resources", "resources and security settings hold"),
+    ("rolling", "a rolling restart fails no request"),
+];
+
+/// Everything a scenario needs to know about where it runs.
+pub struct Target<C> {
+    pub cluster: Arc<C>,
+    pub namespace: String,
+    pub profile: Profile,
+    pub destructive: Destructive,
+}
+
+impl<C: Cluster> Target<C> {
+    pub fn app_selector(&self) -> String {
+        selector(&self.profile.app.labels)
+    }
+
+    pub fn db_selector(&self) -> String {
+        selector(&self.profile.database.labels)
+    }
+}
+
+/// `k=v,k2=v2` from labels.
+pub fn selector(labels: &BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// One point of the HPA timeline.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TimelinePoint {
+    pub seconds: f64,
+    pub replicas: i32,
+    pub desired: i32,
+    /// `None` is kubectl's `<unknown>`.
+    pub cpu_percent: Option<i32>,
+    pub rps: f64,
+    pub p95_ms: f64,
+    pub failed: u64,
+}
 
 /// The result of one scenario, with what a person needs when it failed.
 #[derive(Clone, Debug, Serialize)]
 pub struct ScenarioOutcome {
-    pub scenario: &'static str,
+    pub id: &'static str,
+    pub title: &'static str,
     pub verdict: Verdict,
+    /// One sentence: what happened.
     pub detail: String,
+    /// Every mismatch found, not only the first.
+    pub mismatches: Vec<String>,
     /// For fault scenarios: from the fault to recovery.
     pub recovery_ms: Option<u64>,
+    /// Requests of the prober (or the load) while the scenario ran.
+    pub requests: Option<DriveStats>,
+    pub timeline: Vec<TimelinePoint>,
+    /// Conditions, pod states, events, logs and hints, collected when it failed.
+    pub diagnostics: Option<String>,
 }
 
 impl ScenarioOutcome {
-    fn new(scenario: &'static str, verdict: Verdict, detail: impl Into<String>) -> Self {
+    pub fn new(id: &'static str, verdict: Verdict, detail: impl Into<String>) -> Self {
+        let title = CATALOGUE
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map_or(id, |(_, title)| title);
         Self {
-            scenario,
+            id,
+            title,
             verdict,
             detail: detail.into(),
+            mismatches: Vec::new(),
             recovery_ms: None,
+            requests: None,
+            timeline: Vec::new(),
+            diagnostics: None,
         }
+    }
+
+    pub fn pass(id: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(id, Verdict::Pass, detail)
+    }
+
+    pub fn fail(id: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(id, Verdict::Fail, detail)
+    }
+
+    pub fn skip(id: &'static str, reason: impl Into<String>) -> Self {
+        Self::new(id, Verdict::Skip, reason)
+    }
+
+    /// Pass when `mismatches` is empty, else fail listing all of them.
+    pub fn from_mismatches(id: &'static str, passed: String, mismatches: Vec<String>) -> Self {
+        if mismatches.is_empty() {
+            Self::pass(id, passed)
+        } else {
+            let mut outcome = Self::fail(
+                id,
+                format!("{} problem(s): {}", mismatches.len(), mismatches.join("; ")),
+            );
+            outcome.mismatches = mismatches;
+            outcome
+        }
+    }
+
+    pub fn with_recovery(mut self, recovery: Duration) -> Self {
+        self.recovery_ms = Some(recovery.as_millis() as u64);
+        self
+    }
+
+    pub fn with_requests(mut self, stats: DriveStats) -> Self {
+        self.requests = Some(stats);
+        self
+    }
+}
+
+/// A short HTTP client for the scenarios' own requests.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("a default reqwest client builds")
+}
+
+/// Stores `{"deploycheck_marker": marker}` through the app.
+///
+/// # Errors
+/// The request failed or the app did not answer 200/201.
+pub async fn write_marker(base_url: &str, marker: &str) -> Result<(), String> {
+    let response = http_client()
+        .post(format!("{base_url}/data"))
+        .json(&serde_json::json!({"deploycheck_marker": marker}))
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "POST /data failed: {}",
+                crate::api::describe_transport(&e, Duration::from_secs(10))
+            )
+        })?;
+    let status = response.status();
+    if status.as_u16() == 200 || status.as_u16() == 201 {
+        Ok(())
+    } else {
+        let body = response.text().await.unwrap_or_default();
+        Err(format!(
+            "POST /data answered {status}: {}",
+            truncate(&body, 200)
+        ))
+    }
+}
+
+/// Whether `GET /data` lists the marker.
+///
+/// # Errors
+/// The request failed or the app did not answer 200.
+pub async fn read_marker(base_url: &str, marker: &str) -> Result<bool, String> {
+    let response = http_client()
+        .get(format!("{base_url}/data"))
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "GET /data failed: {}",
+                crate::api::describe_transport(&e, Duration::from_secs(10))
+            )
+        })?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    if status.is_success() {
+        Ok(body.contains(marker))
+    } else {
+        Err(format!(
+            "GET /data answered {status}: {}",
+            truncate(&body, 200)
+        ))
+    }
+}
+
+/// Reads the marker until it is there or `deadline` passes (the app may still be
+/// reconnecting). Returns how long it took.
+///
+/// # Errors
+/// The marker never came back: the last answer or error.
+pub async fn await_marker(
+    base_url: &str,
+    marker: &str,
+    deadline: Duration,
+) -> Result<Duration, String> {
+    let started = tokio::time::Instant::now();
+    let mut pause = Duration::from_millis(200);
+    let mut last = String::from("no answer yet");
+    while started.elapsed() < deadline {
+        match read_marker(base_url, marker).await {
+            Ok(true) => return Ok(started.elapsed()),
+            Ok(false) => {
+                return Err(format!(
+                    "GET /data answered but the marker {marker} written before is gone: the data was lost"
+                ));
+            }
+            Err(error) => last = error,
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(3));
+    }
+    Err(format!(
+        "the marker could not be read back within {} s; last: {last}",
+        deadline.as_secs()
+    ))
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        text.to_string()
+    } else {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &text[..end])
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::cluster::fake::ScriptedCluster;
+    use crate::cluster::safety::decide;
+
+    /// The reference profile on namespace `ns` of `cluster`, destructive steps as its context
+    /// allows.
+    pub fn target(cluster: ScriptedCluster) -> Target<ScriptedCluster> {
+        let destructive = decide(&cluster.context, false);
+        Target {
+            cluster: Arc::new(cluster),
+            namespace: "ns".into(),
+            profile: Profile::built_in("reference").unwrap(),
+            destructive,
+        }
+    }
+
+    #[test]
+    fn selectors_join_labels() {
+        let labels = [("a".to_string(), "1".to_string()), ("b".into(), "2".into())].into();
+        assert_eq!(selector(&labels), "a=1,b=2");
+    }
+
+    #[test]
+    fn mismatches_make_a_failure_that_lists_them_all() {
+        let outcome =
+            ScenarioOutcome::from_mismatches("deploy", "fine".into(), vec!["x".into(), "y".into()]);
+        assert_eq!(outcome.verdict, crate::api::Verdict::Fail);
+        assert_eq!(outcome.detail, "2 problem(s): x; y");
+        assert_eq!(outcome.title, "the stack rolls out");
     }
 }

@@ -1,14 +1,15 @@
 //! Replica management: enough app pods are Ready; one is deleted; a replacement becomes Ready
-//! before the deadline. Measures time to recovery.
+//! before the deadline; the Service's endpoints follow; with two or more replicas a prober
+//! through the Service sees no failed request. Measures time to recovery.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::ScenarioOutcome;
-use crate::api::Verdict;
+use super::{ScenarioOutcome, Target};
 use crate::cluster::safety::Destructive;
 use crate::cluster::{Cluster, PodState, WaitError, describe};
+use crate::probe::{DriveConfig, Driver};
 
-const SCENARIO: &str = "a deleted app pod is replaced";
+const ID: &str = "replicas";
 
 /// Pods that serve: Ready and not terminating.
 pub fn serving(pods: &[PodState]) -> usize {
@@ -25,23 +26,20 @@ pub fn replaced(pods: &[PodState], victim_uid: &str, min: usize) -> bool {
     victim_gone && others >= min
 }
 
-/// Runs the scenario on the pods that `selector` picks in `namespace`.
-pub async fn replace_one_pod(
-    cluster: &impl Cluster,
-    namespace: &str,
-    selector: &str,
-    min_ready: usize,
-    deadline: Duration,
-    destructive: &Destructive,
-) -> ScenarioOutcome {
-    let pods = match cluster.pods(namespace, selector).await {
+/// Runs the scenario; `base_url` reaches the app's Service (a forwarder over its endpoints).
+pub async fn replace_one_pod<C: Cluster>(target: &Target<C>, base_url: &str) -> ScenarioOutcome {
+    let cluster = &*target.cluster;
+    let (namespace, profile) = (&target.namespace, &target.profile);
+    let selector = target.app_selector();
+    let min_ready = profile.app.min_replicas as usize;
+    let deadline = profile.cluster.recovery;
+    let pods = match cluster.pods(namespace, &selector).await {
         Ok(pods) => pods,
-        Err(error) => return ScenarioOutcome::new(SCENARIO, Verdict::Fail, error.to_string()),
+        Err(error) => return ScenarioOutcome::fail(ID, error.to_string()),
     };
-    if serving(&pods) < min_ready {
-        return ScenarioOutcome::new(
-            SCENARIO,
-            Verdict::Fail,
+    if serving(&pods) < min_ready.max(1) {
+        return ScenarioOutcome::fail(
+            ID,
             format!(
                 "only {} of the required {min_ready} pods matching `{selector}` are ready: {}",
                 serving(&pods),
@@ -49,68 +47,97 @@ pub async fn replace_one_pod(
             ),
         );
     }
-    if let Destructive::Refused(reason) = destructive {
-        return ScenarioOutcome::new(SCENARIO, Verdict::Skip, reason.clone());
+    if let Destructive::Refused(reason) = &target.destructive {
+        return ScenarioOutcome::skip(ID, reason.clone());
     }
     let victim = pods
         .iter()
         .find(|p| p.ready && !p.deleting)
-        .expect("at least min_ready >= 1 pods serve")
+        .expect("at least one pod serves")
         .clone();
+    let probe = Driver::start(DriveConfig::prober(
+        base_url,
+        &profile.app.health_path,
+        deadline * 2,
+    ))
+    .ok();
     let started = Instant::now();
     if let Err(error) = cluster.delete_pod(namespace, &victim.name).await {
-        return ScenarioOutcome::new(SCENARIO, Verdict::Fail, error.to_string());
+        return ScenarioOutcome::fail(ID, error.to_string());
     }
-    let condition = |pods: &[PodState]| replaced(pods, &victim.uid, min_ready);
+    let condition = |pods: &[PodState]| replaced(pods, &victim.uid, min_ready.max(1));
+    let waited = cluster
+        .wait_pods(namespace, &selector, &condition, deadline)
+        .await;
+    let recovery = started.elapsed();
+    let mut mismatches = Vec::new();
+    let mut serving_now = String::new();
+    match waited {
+        Ok(pods) => serving_now = describe(&pods),
+        Err(WaitError::Timeout { last_seen, .. }) => mismatches.push(format!(
+            "deleted {}; no replacement was ready within {} s. Last seen: {last_seen}",
+            victim.name,
+            deadline.as_secs()
+        )),
+        Err(WaitError::Cluster(error)) => mismatches.push(error.to_string()),
+    }
     match cluster
-        .wait_pods(namespace, selector, &condition, deadline)
+        .ready_endpoints(namespace, &profile.app.service)
         .await
     {
-        Ok(pods) => {
-            let recovery = started.elapsed();
-            let mut outcome = ScenarioOutcome::new(
-                SCENARIO,
-                Verdict::Pass,
-                format!(
-                    "deleted {}; {} pods serve again after {} ms: {}",
-                    victim.name,
-                    serving(&pods),
-                    recovery.as_millis(),
-                    describe(&pods)
-                ),
-            );
-            outcome.recovery_ms = Some(recovery.as_millis() as u64);
-            outcome
+        Ok(endpoints) if endpoints.contains(&victim.name) => mismatches.push(format!(
+            "Service {} still sends traffic to the deleted pod {}",
+            profile.app.service, victim.name
+        )),
+        Ok(endpoints) if mismatches.is_empty() && endpoints.len() < min_ready => {
+            mismatches.push(format!(
+                "Service {} has {} ready endpoint(s) ({}), fewer than {min_ready}: its selector \
+                 may not match the pods",
+                profile.app.service,
+                endpoints.len(),
+                endpoints.join(", ")
+            ));
         }
-        Err(WaitError::Timeout { waited, last_seen }) => ScenarioOutcome::new(
-            SCENARIO,
-            Verdict::Fail,
-            format!(
-                "deleted {}; no replacement was ready within {} s. Last seen: {}. Check the \
-                 pods' events (image pull, probes, resources) with kubectl describe",
-                victim.name,
-                waited.as_secs(),
-                describe(&last_seen)
-            ),
-        ),
-        Err(WaitError::Cluster(error)) => {
-            ScenarioOutcome::new(SCENARIO, Verdict::Fail, error.to_string())
-        }
+        Ok(_) => {}
+        Err(error) => mismatches.push(error.to_string()),
     }
+    let stats = match probe {
+        Some(probe) => Some(probe.stop().await),
+        None => None,
+    };
+    if let Some(stats) = &stats
+        && min_ready >= 2
+        && stats.failed > 0
+    {
+        mismatches.push(format!(
+            "{} of {} requests through the Service failed while a pod was replaced (first: {})",
+            stats.failed,
+            stats.requests,
+            stats.failures.join("; ")
+        ));
+    }
+    let mut outcome = ScenarioOutcome::from_mismatches(
+        ID,
+        format!(
+            "deleted {}; pods serve again after {} ms with no failed request: {serving_now}",
+            victim.name,
+            recovery.as_millis()
+        ),
+        mismatches,
+    )
+    .with_recovery(recovery);
+    outcome.requests = stats;
+    outcome
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::Verdict;
     use crate::cluster::fake::{ScriptedCluster, pod};
-    use crate::cluster::safety::decide;
+    use crate::scenario::tests::target;
 
-    const DEADLINE: Duration = Duration::from_secs(60);
-
-    /// The scenario on `ns`, selector `app=web`, two pods required.
-    async fn run(cluster: &ScriptedCluster, policy: &Destructive) -> ScenarioOutcome {
-        replace_one_pod(cluster, "ns", "app=web", 2, DEADLINE, policy).await
-    }
+    const APP: &str = "app.kubernetes.io/name=deploycheck-app";
 
     fn two_ready() -> Vec<PodState> {
         vec![pod("app-a", "a", true), pod("app-b", "b", true)]
@@ -119,6 +146,26 @@ mod tests {
     fn terminating(mut p: PodState) -> PodState {
         p.deleting = true;
         p
+    }
+
+    /// A loopback app that always answers 200, standing in for the pods behind the Service.
+    async fn healthy_app() -> String {
+        let app = axum::Router::new().route("/health", axum::routing::get(|| async { "ok" }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{address}")
+    }
+
+    fn scripted(script: Vec<Vec<PodState>>, endpoints: Vec<&str>) -> ScriptedCluster {
+        ScriptedCluster::new("kind-kind").with(|s| {
+            s.pods.insert(APP.into(), two_ready());
+            s.pod_script.insert(APP.into(), script.into());
+            s.endpoints.insert(
+                "deploycheck-app".into(),
+                [endpoints.into_iter().map(String::from).collect()].into(),
+            );
+        })
     }
 
     #[test]
@@ -138,9 +185,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_replacement_that_becomes_ready_passes_with_a_recovery_time() {
-        let cluster = ScriptedCluster::new(
-            "kind-kind",
-            two_ready(),
+        let target = target(scripted(
             vec![
                 vec![
                     terminating(pod("app-a", "a", true)),
@@ -149,33 +194,33 @@ mod tests {
                 vec![pod("app-b", "b", true), pod("app-c", "c", false)],
                 vec![pod("app-b", "b", true), pod("app-c", "c", true)],
             ],
-        );
-        let outcome = run(&cluster, &decide("kind-kind", false)).await;
+            vec!["app-b", "app-c"],
+        ));
+        let outcome = replace_one_pod(&target, &healthy_app().await).await;
         assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
         assert!(outcome.recovery_ms.is_some());
         assert!(
             outcome
                 .detail
-                .starts_with("deleted app-a; 2 pods serve again"),
+                .starts_with("deleted app-a; pods serve again"),
             "{}",
             outcome.detail
         );
-        assert_eq!(*cluster.deleted.lock().unwrap(), ["app-a"]);
+        assert_eq!(target.cluster.calls(), ["delete pod ns/app-a"]);
     }
 
     #[tokio::test]
     async fn a_replacement_that_never_gets_ready_fails_with_what_was_seen() {
-        let cluster = ScriptedCluster::new(
-            "kind-kind",
-            two_ready(),
+        let target = target(scripted(
             vec![vec![pod("app-b", "b", true), pod("app-c", "c", false)]],
-        );
-        let outcome = run(&cluster, &Destructive::Allowed).await;
+            vec!["app-b"],
+        ));
+        let outcome = replace_one_pod(&target, &healthy_app().await).await;
         assert_eq!(outcome.verdict, Verdict::Fail);
         assert!(
             outcome
                 .detail
-                .contains("no replacement was ready within 60 s"),
+                .contains("no replacement was ready within 180 s"),
             "{}",
             outcome.detail
         );
@@ -189,49 +234,68 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn endpoints_that_keep_the_deleted_pod_and_failed_requests_fail() {
+        let target = target(scripted(
+            vec![vec![pod("app-b", "b", true), pod("app-c", "c", true)]],
+            vec!["app-a", "app-b", "app-c"],
+        ));
+        // Nothing listens: every prober request fails.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let outcome = replace_one_pod(&target, &url).await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert_eq!(outcome.mismatches.len(), 2, "{:?}", outcome.mismatches);
+        assert!(outcome.mismatches[0].contains("still sends traffic to the deleted pod app-a"));
+        assert!(outcome.mismatches[1].contains("requests through the Service failed"));
+    }
+
+    #[tokio::test]
     async fn too_few_ready_pods_fail_before_anything_is_deleted() {
-        let cluster = ScriptedCluster::new(
-            "kind-kind",
-            vec![pod("app-a", "a", true), pod("app-b", "b", false)],
-            vec![],
-        );
-        let outcome = run(&cluster, &Destructive::Allowed).await;
+        let target = target(ScriptedCluster::new("kind-kind").with(|s| {
+            s.pods.insert(
+                APP.into(),
+                vec![pod("app-a", "a", true), pod("app-b", "b", false)],
+            );
+        }));
+        let outcome = replace_one_pod(&target, "http://127.0.0.1:9").await;
         assert_eq!(outcome.verdict, Verdict::Fail);
         assert!(
             outcome.detail.starts_with("only 1 of the required 2 pods"),
             "{}",
             outcome.detail
         );
-        assert!(cluster.deleted.lock().unwrap().is_empty());
+        assert!(target.cluster.calls().is_empty());
     }
 
     #[tokio::test]
     async fn a_remote_context_is_skipped_with_the_reason_and_nothing_is_deleted() {
-        let cluster = ScriptedCluster::new("gke_p_z_prod", two_ready(), vec![]);
-        let policy = decide(cluster.context(), false);
-        let outcome = run(&cluster, &policy).await;
+        let target = target(ScriptedCluster::new("gke_p_z_prod").with(|s| {
+            s.pods.insert(APP.into(), two_ready());
+        }));
+        let outcome = replace_one_pod(&target, "http://127.0.0.1:9").await;
         assert_eq!(outcome.verdict, Verdict::Skip);
         assert!(
             outcome.detail.contains("--allow-destructive"),
             "{}",
             outcome.detail
         );
-        assert!(cluster.deleted.lock().unwrap().is_empty());
+        assert!(target.cluster.calls().is_empty());
     }
 
     #[tokio::test]
     async fn a_forbidden_delete_fails_with_the_api_message() {
-        let mut cluster = ScriptedCluster::new("kind-kind", two_ready(), vec![]);
-        cluster.forbid_delete = true;
-        let outcome = run(&cluster, &Destructive::Allowed).await;
+        let target = target(scripted(vec![], vec![]).with(|s| {
+            s.forbidden.insert("delete_pod");
+        }));
+        let outcome = replace_one_pod(&target, "http://127.0.0.1:9").await;
         assert_eq!(outcome.verdict, Verdict::Fail);
         assert!(
             outcome
                 .detail
-                .contains("deleting pod app-a in namespace `ns` failed"),
+                .contains("delete pod in namespace `ns` is forbidden"),
             "{}",
             outcome.detail
         );
-        assert!(outcome.detail.contains("forbidden"), "{}", outcome.detail);
     }
 }

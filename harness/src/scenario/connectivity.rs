@@ -1,0 +1,389 @@
+//! Service-name connectivity: the database host the app is configured with (read from the
+//! live Deployment) is a Service in the namespace, resolves and accepts TCP from inside the
+//! cluster, and a write through the app's Service reads back, proving app -> database by name.
+
+use k8s_openapi::api::core::v1::{Container, PodTemplateSpec};
+
+use super::{ScenarioOutcome, Target};
+use crate::cluster::{Cluster, WorkloadKind};
+
+const ID: &str = "connectivity";
+
+/// Where the app's database address comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DbAddress {
+    /// A literal in an env var or argument.
+    Literal {
+        source: String,
+        host: String,
+    },
+    /// In a Secret, which the harness does not read.
+    FromSecret {
+        source: String,
+    },
+    Unknown,
+}
+
+/// The host part of a MongoDB URI (the first host of a seed list).
+pub fn uri_host(uri: &str) -> Option<String> {
+    let rest = uri
+        .strip_prefix("mongodb://")
+        .or_else(|| uri.strip_prefix("mongodb+srv://"))?;
+    let authority = rest.split(['/', '?']).next()?;
+    let hosts = authority.rsplit('@').next()?;
+    let host = hosts.split(',').next()?;
+    Some(strip_port(host))
+}
+
+fn strip_port(host: &str) -> String {
+    host.rsplit_once(':')
+        .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+        .map_or(host, |(host, _)| host)
+        .to_string()
+}
+
+fn looks_like_db_host_var(name: &str) -> bool {
+    let name = name.to_ascii_uppercase();
+    (name.contains("MONGO") || name.contains("DB") || name.contains("DATABASE"))
+        && (name.ends_with("HOST") || name.ends_with("HOSTNAME") || name.ends_with("SERVER"))
+}
+
+fn looks_like_uri_var(name: &str) -> bool {
+    let name = name.to_ascii_uppercase();
+    (name.contains("MONGO") || name.contains("DB") || name.contains("DATABASE"))
+        && (name.contains("URI") || name.contains("URL"))
+}
+
+/// Finds the database address in the app container's env and args.
+pub fn db_address(template: &PodTemplateSpec, container: &str) -> DbAddress {
+    let Some(container) = app_container(template, container) else {
+        return DbAddress::Unknown;
+    };
+    let mut from_secret = None;
+    for var in container.env.iter().flatten() {
+        match (&var.value, &var.value_from) {
+            (Some(value), _) => {
+                if let Some(host) = uri_host(value) {
+                    return DbAddress::Literal {
+                        source: format!("env {}", var.name),
+                        host,
+                    };
+                }
+                if looks_like_db_host_var(&var.name) {
+                    return DbAddress::Literal {
+                        source: format!("env {}", var.name),
+                        host: strip_port(value),
+                    };
+                }
+            }
+            (None, Some(from))
+                if looks_like_uri_var(&var.name) || looks_like_db_host_var(&var.name) =>
+            {
+                if let Some(secret) = &from.secret_key_ref {
+                    from_secret.get_or_insert(format!(
+                        "env {} (Secret {} key {})",
+                        var.name, secret.name, secret.key
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    for arg in container
+        .args
+        .iter()
+        .flatten()
+        .chain(container.command.iter().flatten())
+    {
+        if let Some(host) = arg.split('=').find_map(uri_host) {
+            return DbAddress::Literal {
+                source: "args".into(),
+                host,
+            };
+        }
+    }
+    from_secret.map_or(DbAddress::Unknown, |source| DbAddress::FromSecret {
+        source,
+    })
+}
+
+pub fn app_container<'a>(template: &'a PodTemplateSpec, name: &str) -> Option<&'a Container> {
+    let containers = &template.spec.as_ref()?.containers;
+    containers
+        .iter()
+        .find(|c| c.name == name)
+        .or_else(|| containers.first())
+}
+
+/// Addresses that bypass Service discovery: loopback, IP literals.
+pub fn not_a_name(host: &str) -> bool {
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok()
+}
+
+/// The helper's script: resolve and connect the way the app would (libc, search domains).
+pub fn helper_script(host: &str, port: u16) -> String {
+    format!(
+        "nslookup {host} 2>&1 | tail -n 3; \
+         if nc -z -w 5 {host} {port} 2>&1; then echo 'deploycheck: connected to {host}:{port}'; \
+         else echo 'deploycheck: could not connect to {host}:{port}'; exit 1; fi"
+    )
+}
+
+/// Runs the scenario; `base_url` reaches the app's Service (a forwarder).
+pub async fn service_name<C: Cluster>(target: &Target<C>, base_url: &str) -> ScenarioOutcome {
+    let cluster = &*target.cluster;
+    let (namespace, profile) = (&target.namespace, &target.profile);
+    let template = match cluster
+        .pod_template(namespace, WorkloadKind::Deployment, &profile.app.deployment)
+        .await
+    {
+        Ok(Some(template)) => template,
+        Ok(None) => {
+            return ScenarioOutcome::fail(
+                ID,
+                format!("Deployment {} does not exist", profile.app.deployment),
+            );
+        }
+        Err(error) => return ScenarioOutcome::fail(ID, error.to_string()),
+    };
+    let mut mismatches = Vec::new();
+    let mut notes = Vec::new();
+    let host = match db_address(&template, &profile.app.container) {
+        DbAddress::Literal { source, host } => {
+            notes.push(format!("the app's database host is `{host}` ({source})"));
+            host
+        }
+        DbAddress::FromSecret { source } => {
+            notes.push(format!(
+                "the database address is in {source}; checked the profile's Service `{}`",
+                profile.database.service
+            ));
+            profile.database.service.clone()
+        }
+        DbAddress::Unknown => {
+            notes.push(format!(
+                "no database address in the app's env or args; checked the profile's Service `{}`",
+                profile.database.service
+            ));
+            profile.database.service.clone()
+        }
+    };
+    if not_a_name(&host) {
+        mismatches.push(format!(
+            "the app connects to `{host}`, not a Service name: inside a pod that is the pod \
+             itself (or an address that changes); use the Service name `{}`",
+            profile.database.service
+        ));
+    } else {
+        // `mongodb`, `mongodb.ns.svc...`, or a pod behind a headless Service: `mongodb-0.mongodb-headless`.
+        let labels: Vec<&str> = host.split('.').collect();
+        let mut found = None;
+        for candidate in labels.iter().take(2) {
+            match cluster.service(namespace, candidate).await {
+                Ok(Some(service)) => {
+                    found = Some(service);
+                    break;
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    mismatches.push(error.to_string());
+                    break;
+                }
+            }
+        }
+        if found.is_none() && mismatches.is_empty() {
+            mismatches.push(format!(
+                "`{host}` is not a Service in namespace `{namespace}`"
+            ));
+        }
+        let run = cluster
+            .run_helper(
+                namespace,
+                &profile.cluster.helper_image,
+                &helper_script(&host, profile.database.port),
+                profile.cluster.recovery,
+            )
+            .await;
+        match run {
+            Ok(run) if run.succeeded() => notes.push(format!(
+                "from a pod in the namespace `{host}` resolves and port {} accepts connections",
+                profile.database.port
+            )),
+            Ok(run) => {
+                let why = if run.output.contains("bad address")
+                    || run.output.contains("can't resolve")
+                {
+                    format!("`{host}` does not resolve inside the cluster")
+                } else {
+                    format!(
+                        "`{host}` resolves but port {} refuses or drops connections (is MongoDB \
+                         listening on 0.0.0.0, and does a NetworkPolicy let this pod in?)",
+                        profile.database.port
+                    )
+                };
+                mismatches.push(format!("{why}; helper output: {}", run.output.trim()));
+            }
+            Err(error) => mismatches.push(format!("the helper pod failed: {error}")),
+        }
+    }
+    let marker = crate::unique_marker("connectivity");
+    match super::write_marker(base_url, &marker).await {
+        Ok(()) => match super::read_marker(base_url, &marker).await {
+            Ok(true) => notes.push("a write through the app's Service reads back".into()),
+            Ok(false) => mismatches.push(format!(
+                "POST /data was acknowledged but GET /data does not list {marker}"
+            )),
+            Err(error) => mismatches.push(error),
+        },
+        Err(error) => mismatches.push(error),
+    }
+    ScenarioOutcome::from_mismatches(ID, notes.join("; "), mismatches)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Verdict;
+    use crate::cluster::fake::ScriptedCluster;
+    use crate::cluster::{HelperRun, ServiceInfo};
+    use crate::scenario::tests::target;
+
+    fn template(env: serde_json::Value) -> PodTemplateSpec {
+        serde_json::from_value(serde_json::json!({
+            "spec": {"containers": [{"name": "app", "image": "i", "env": env}]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn finds_the_host_in_uris_host_vars_and_secrets() {
+        let cases = [
+            (
+                serde_json::json!([{"name": "MONGO_URI", "value": "mongodb://u:p@mongodb:27017/db?authSource=admin"}]),
+                Some("mongodb"),
+            ),
+            (
+                serde_json::json!([{"name": "MONGODB_HOST", "value": "mongodb.shop.svc.cluster.local"}]),
+                Some("mongodb.shop.svc.cluster.local"),
+            ),
+            (
+                serde_json::json!([{"name": "DB_HOST", "value": "localhost:27017"}]),
+                Some("localhost"),
+            ),
+            (
+                serde_json::json!([{"name": "X", "value": "mongodb://a:1,b:2/?replicaSet=rs"}]),
+                Some("a"),
+            ),
+            (
+                serde_json::json!([{"name": "GREETING", "value": "hello"}]),
+                None,
+            ),
+        ];
+        for (env, expected) in cases {
+            match (db_address(&template(env.clone()), "app"), expected) {
+                (DbAddress::Literal { host, .. }, Some(expected)) => assert_eq!(host, expected),
+                (DbAddress::Unknown, None) => {}
+                (other, _) => panic!("{env}: {other:?}"),
+            }
+        }
+        let secret = template(
+            serde_json::json!([{"name": "MONGO_URI", "valueFrom": {"secretKeyRef": {"name": "db", "key": "uri"}}}]),
+        );
+        assert_eq!(
+            db_address(&secret, "app"),
+            DbAddress::FromSecret {
+                source: "env MONGO_URI (Secret db key uri)".into()
+            }
+        );
+        assert!(not_a_name("localhost") && not_a_name("10.0.0.3") && !not_a_name("mongodb"));
+    }
+
+    fn cluster_with(env: serde_json::Value, helper: HelperRun) -> ScriptedCluster {
+        ScriptedCluster::new("kind-kind").with(|s| {
+            s.templates.insert(
+                (WorkloadKind::Deployment, "deploycheck-app".into()),
+                template(env),
+            );
+            s.services.insert(
+                "mongodb".into(),
+                ServiceInfo {
+                    name: "mongodb".into(),
+                    kind: "ClusterIP".into(),
+                    ports: vec![27017],
+                    headless: false,
+                },
+            );
+            s.helper_runs.push_back(helper);
+        })
+    }
+
+    #[tokio::test]
+    async fn the_reference_app_reaches_its_database_by_name() {
+        let stack = crate::demo::start("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let target = target(cluster_with(
+            serde_json::json!([{"name": "MONGODB_HOST", "value": "mongodb"}]),
+            HelperRun {
+                exit_code: Some(0),
+                output: "deploycheck: connected to mongodb:27017".into(),
+            },
+        ));
+        let outcome = service_name(&target, &stack.url).await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        assert!(
+            outcome
+                .detail
+                .contains("a write through the app's Service reads back")
+        );
+        let scripts = target.cluster.scripts.lock().unwrap().clone();
+        assert!(
+            scripts[0].contains("nc -z -w 5 mongodb 27017"),
+            "{scripts:?}"
+        );
+        stack.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn localhost_an_unresolvable_name_and_a_dead_app_are_all_reported() {
+        // Nothing listens here: the app is down.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let target = target(cluster_with(
+            serde_json::json!([{"name": "MONGO_URI", "value": "mongodb://localhost:27017"}]),
+            HelperRun::default(),
+        ));
+        let outcome = service_name(&target, &url).await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(
+            outcome.mismatches[0].contains("connects to `localhost`, not a Service name"),
+            "{:?}",
+            outcome.mismatches
+        );
+        assert!(
+            outcome.mismatches[1].contains("POST /data failed"),
+            "{:?}",
+            outcome.mismatches
+        );
+
+        let target = super::super::tests::target(cluster_with(
+            serde_json::json!([{"name": "MONGODB_HOST", "value": "mongo-db"}]),
+            HelperRun {
+                exit_code: Some(1),
+                output: "nc: bad address 'mongo-db'".into(),
+            },
+        ));
+        let outcome = service_name(&target, &url).await;
+        assert!(
+            outcome.mismatches[0].contains("`mongo-db` is not a Service in namespace `ns`"),
+            "{:?}",
+            outcome.mismatches
+        );
+        assert!(
+            outcome.mismatches[1].contains("does not resolve inside the cluster"),
+            "{:?}",
+            outcome.mismatches
+        );
+    }
+}

@@ -1,0 +1,521 @@
+//! Probe-driven self-healing. Liveness: freeze the app process (SIGSTOP from an ephemeral
+//! container, which needs no shell in the app image) and see the kubelet restart it because
+//! the liveness probe failed. Readiness: take the database away (scale to 0) and see the app
+//! leave the Service's endpoints (or answer 503, as the profile declares); bring it back and
+//! see everything Ready again with no manual step.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+
+use super::{ScenarioOutcome, Target, connectivity::app_container, replicas::serving};
+use crate::cluster::safety::Destructive;
+use crate::cluster::{Cluster, Ephemeral, PodState, WorkloadKind, WorkloadState};
+use crate::profile::DbDown;
+
+/// Stops every process the helper may signal except itself and PID 1, then counts the stopped
+/// ones. When the pod shares one process namespace, PID 1 is the pause container and the app is
+/// frozen. Otherwise the app *is* PID 1 of its own namespace, and the kernel ignores SIGSTOP
+/// sent to a namespace's init from inside it: the count is 0 and the scenario says so.
+pub const FREEZE_SCRIPT: &str = "kill -STOP -1 2>/dev/null; sleep 1; n=0; \
+    for s in /proc/[0-9]*/status; do grep -q '^State:.*stopped' \"$s\" 2>/dev/null && n=$((n+1)); done; \
+    echo \"deploycheck: stopped $n\"";
+
+/// The count the freeze script printed.
+pub fn stopped_count(output: &str) -> Option<u32> {
+    output
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("deploycheck: stopped "))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// Missing probes of the app container, as mismatches.
+pub fn missing_probes(template: &PodTemplateSpec, container: &str) -> Vec<String> {
+    let Some(app) = app_container(template, container) else {
+        return vec![format!("no container {container} in the pod template")];
+    };
+    let mut missing = Vec::new();
+    if app.liveness_probe.is_none() {
+        missing.push(format!(
+            "container {} has no livenessProbe: a hung process is never restarted",
+            app.name
+        ));
+    }
+    if app.readiness_probe.is_none() {
+        missing.push(format!(
+            "container {} has no readinessProbe: traffic reaches pods that cannot serve",
+            app.name
+        ));
+    }
+    missing
+}
+
+fn run_as_user(template: &PodTemplateSpec, container: &str) -> Option<i64> {
+    let app = app_container(template, container)?;
+    app.security_context
+        .as_ref()
+        .and_then(|s| s.run_as_user)
+        .or_else(|| {
+            template
+                .spec
+                .as_ref()?
+                .security_context
+                .as_ref()?
+                .run_as_user
+        })
+}
+
+/// Freezes one app pod and waits for the liveness restart.
+pub async fn liveness_restart<C: Cluster>(target: &Target<C>) -> ScenarioOutcome {
+    const ID: &str = "liveness";
+    let cluster = &*target.cluster;
+    let (namespace, profile) = (&target.namespace, &target.profile);
+    let template = match cluster
+        .pod_template(namespace, WorkloadKind::Deployment, &profile.app.deployment)
+        .await
+    {
+        Ok(Some(template)) => template,
+        Ok(None) => {
+            return ScenarioOutcome::fail(
+                ID,
+                format!("Deployment {} does not exist", profile.app.deployment),
+            );
+        }
+        Err(error) => return ScenarioOutcome::fail(ID, error.to_string()),
+    };
+    let missing = missing_probes(&template, &profile.app.container);
+    if !missing.is_empty() {
+        return ScenarioOutcome::from_mismatches(ID, String::new(), missing);
+    }
+    if let Destructive::Refused(reason) = &target.destructive {
+        return ScenarioOutcome::skip(ID, reason.clone());
+    }
+    let selector = target.app_selector();
+    let pods = match cluster.pods(namespace, &selector).await {
+        Ok(pods) => pods,
+        Err(error) => return ScenarioOutcome::fail(ID, error.to_string()),
+    };
+    let Some(victim) = pods.iter().find(|p| p.ready && !p.deleting).cloned() else {
+        return ScenarioOutcome::fail(
+            ID,
+            format!(
+                "no ready app pod to freeze: {}",
+                crate::cluster::describe(&pods)
+            ),
+        );
+    };
+    let started = Instant::now();
+    let deadline = profile.cluster.recovery;
+    let freeze = cluster
+        .run_ephemeral(
+            namespace,
+            &Ephemeral {
+                pod: &victim.name,
+                target_container: &profile.app.container,
+                image: &profile.cluster.helper_image,
+                run_as_user: run_as_user(&template, &profile.app.container),
+                script: FREEZE_SCRIPT,
+            },
+            Duration::from_secs(60).min(deadline),
+        )
+        .await;
+    match freeze {
+        Ok(run) => match stopped_count(&run.output) {
+            Some(0) => {
+                return ScenarioOutcome::skip(
+                    ID,
+                    format!(
+                        "could not freeze the app in {}: it runs as PID 1 of its own process \
+                         namespace, where the kernel ignores SIGSTOP from inside; set \
+                         `shareProcessNamespace: true` in the pod spec to let this check run",
+                        victim.name
+                    ),
+                );
+            }
+            Some(_) => {}
+            None => {
+                return ScenarioOutcome::fail(
+                    ID,
+                    format!(
+                        "the freeze helper ({}) did not run to the end: {}",
+                        profile.cluster.helper_image,
+                        run.output.trim()
+                    ),
+                );
+            }
+        },
+        Err(error) => return ScenarioOutcome::fail(ID, error.to_string()),
+    }
+    let restarted = |pods: &[PodState]| {
+        pods.iter()
+            .any(|p| p.name == victim.name && p.restarts > victim.restarts && p.ready)
+    };
+    let mut mismatches = Vec::new();
+    if let Err(error) = cluster
+        .wait_pods(namespace, &selector, &restarted, deadline)
+        .await
+    {
+        mismatches.push(format!(
+            "froze {}; the kubelet did not restart it into Ready: {error}; check the liveness \
+             probe's path, port, periodSeconds and failureThreshold",
+            victim.name
+        ));
+    }
+    let recovery = started.elapsed();
+    if mismatches.is_empty() {
+        let events = cluster.events(namespace).await.unwrap_or_default();
+        let liveness_event = events
+            .iter()
+            .any(|e| e.object == format!("Pod/{}", victim.name) && e.message.contains("Liveness"));
+        if !liveness_event {
+            mismatches.push(format!(
+                "{} restarted, but no event says its liveness probe failed (did it crash instead?)",
+                victim.name
+            ));
+        }
+    }
+    ScenarioOutcome::from_mismatches(
+        ID,
+        format!(
+            "froze {}; its liveness probe failed, the kubelet restarted it and it was Ready again \
+             after {} ms",
+            victim.name,
+            recovery.as_millis()
+        ),
+        mismatches,
+    )
+    .with_recovery(recovery)
+}
+
+/// Scales the database to zero, checks the app's reaction, restores the database (always),
+/// and waits for everything to be Ready again.
+pub async fn readiness_follows_database<C: Cluster>(
+    target: &Target<C>,
+    base_url: &str,
+) -> ScenarioOutcome {
+    const ID: &str = "readiness";
+    if let Destructive::Refused(reason) = &target.destructive {
+        return ScenarioOutcome::skip(ID, reason.clone());
+    }
+    let cluster = &*target.cluster;
+    let (namespace, profile) = (&target.namespace, &target.profile);
+    let statefulset = &profile.database.statefulset;
+    let deadline = profile.cluster.recovery;
+    let replicas = match cluster
+        .workload(namespace, WorkloadKind::StatefulSet, statefulset)
+        .await
+    {
+        Ok(Some(w)) => w.desired.max(1),
+        Ok(None) => {
+            return ScenarioOutcome::fail(ID, format!("StatefulSet {statefulset} does not exist"));
+        }
+        Err(error) => return ScenarioOutcome::fail(ID, error.to_string()),
+    };
+    if let Err(error) = cluster
+        .scale(namespace, WorkloadKind::StatefulSet, statefulset, 0)
+        .await
+    {
+        return ScenarioOutcome::fail(ID, error.to_string());
+    }
+    let mut mismatches = Vec::new();
+    let app_selector = target.app_selector();
+    let none = |pods: &[PodState]| pods.is_empty();
+    let down = Instant::now();
+    match cluster
+        .wait_pods(namespace, &target.db_selector(), &none, deadline)
+        .await
+    {
+        Err(error) => mismatches.push(format!("the database pods did not go away: {error}")),
+        Ok(_) => {
+            match profile.cluster.db_down {
+                DbDown::Unready => {
+                    let unready = |pods: &[PodState]| !pods.is_empty() && serving(pods) == 0;
+                    match cluster.wait_pods(namespace, &app_selector, &unready, deadline).await {
+                    Ok(_) => match cluster.ready_endpoints(namespace, &profile.app.service).await {
+                        Ok(endpoints) if !endpoints.is_empty() => mismatches.push(format!(
+                            "with the database down, Service {} still routes to {}",
+                            profile.app.service,
+                            endpoints.join(", ")
+                        )),
+                        Ok(_) => {}
+                        Err(error) => mismatches.push(error.to_string()),
+                    },
+                    Err(error) => mismatches.push(format!(
+                        "with the database down the app pods stayed Ready ({error}); a readiness \
+                         probe that checks the database takes them out of the Service (or set \
+                         cluster.db_down = \"503\" if the app answers 503 instead)"
+                    )),
+                }
+                }
+                DbDown::ServiceUnavailable => {
+                    if let Err(error) = await_status(base_url, 503, deadline).await {
+                        mismatches.push(format!("with the database down, {error}"));
+                    }
+                }
+            }
+        }
+    }
+    let noticed = down.elapsed();
+    // Restore whatever happened above.
+    let restored = Instant::now();
+    if let Err(error) = cluster
+        .scale(namespace, WorkloadKind::StatefulSet, statefulset, replicas)
+        .await
+    {
+        mismatches.push(format!("restoring the database failed: {error}"));
+    } else {
+        let ready = |w: &WorkloadState| w.rolled_out() && w.ready >= replicas;
+        if let Err(error) = cluster
+            .wait_workload(
+                namespace,
+                WorkloadKind::StatefulSet,
+                statefulset,
+                &ready,
+                deadline,
+            )
+            .await
+        {
+            mismatches.push(format!("the database did not come back: {error}"));
+        }
+        let min = profile.app.min_replicas as usize;
+        let all_ready = |pods: &[PodState]| serving(pods) >= min.max(1);
+        if let Err(error) = cluster
+            .wait_pods(namespace, &app_selector, &all_ready, deadline)
+            .await
+        {
+            mismatches.push(format!(
+                "the app did not become Ready again by itself after the database returned: {error}"
+            ));
+        }
+    }
+    let recovery = restored.elapsed();
+    ScenarioOutcome::from_mismatches(
+        ID,
+        format!(
+            "database down: the app reacted within {} ms; database back: everything Ready after \
+             {} ms, no manual step",
+            noticed.as_millis(),
+            recovery.as_millis()
+        ),
+        mismatches,
+    )
+    .with_recovery(recovery)
+}
+
+/// Polls `GET /data` until it answers `status`.
+async fn await_status(base_url: &str, status: u16, deadline: Duration) -> Result<(), String> {
+    let started = Instant::now();
+    let mut last = String::new();
+    while started.elapsed() < deadline {
+        match super::http_client()
+            .get(format!("{base_url}/data"))
+            .send()
+            .await
+        {
+            Ok(response) if response.status().as_u16() == status => return Ok(()),
+            Ok(response) => last = format!("answered {}", response.status()),
+            Err(error) => last = error.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Err(format!(
+        "GET /data never answered {status} within {} s (last: {last})",
+        deadline.as_secs()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Verdict;
+    use crate::cluster::fake::{ScriptedCluster, pod, workload};
+    use crate::cluster::{EventInfo, HelperRun};
+    use crate::scenario::tests::target;
+
+    const APP: &str = "app.kubernetes.io/name=deploycheck-app";
+    const DB: &str = "app.kubernetes.io/name=mongodb";
+
+    fn template(probes: bool) -> PodTemplateSpec {
+        let mut container = serde_json::json!({"name": "app", "image": "i", "securityContext": {"runAsUser": 65532}});
+        if probes {
+            container["livenessProbe"] =
+                serde_json::json!({"httpGet": {"path": "/health", "port": 5000}});
+            container["readinessProbe"] =
+                serde_json::json!({"httpGet": {"path": "/ready", "port": 5000}});
+        }
+        serde_json::from_value(serde_json::json!({"spec": {"containers": [container]}})).unwrap()
+    }
+
+    fn restarted(name: &str) -> PodState {
+        let mut p = pod(name, name, true);
+        p.restarts = 1;
+        p
+    }
+
+    fn freezable(output: &str, events: Vec<EventInfo>) -> ScriptedCluster {
+        ScriptedCluster::new("kind-kind").with(|s| {
+            s.templates.insert(
+                (WorkloadKind::Deployment, "deploycheck-app".into()),
+                template(true),
+            );
+            s.pods.insert(
+                APP.into(),
+                vec![pod("app-a", "app-a", true), pod("app-b", "app-b", true)],
+            );
+            s.pod_script.insert(
+                APP.into(),
+                [
+                    vec![pod("app-a", "app-a", false), pod("app-b", "app-b", true)],
+                    vec![restarted("app-a"), pod("app-b", "app-b", true)],
+                ]
+                .into(),
+            );
+            s.helper_runs.push_back(HelperRun {
+                exit_code: Some(0),
+                output: output.into(),
+            });
+            s.events = events;
+        })
+    }
+
+    fn liveness_event() -> EventInfo {
+        EventInfo {
+            object: "Pod/app-a".into(),
+            kind: "Warning".into(),
+            reason: "Unhealthy".into(),
+            message: "Liveness probe failed: Get \"http://10.244.0.7:5000/health\": context deadline exceeded".into(),
+            count: 3,
+        }
+    }
+
+    #[test]
+    fn the_freeze_count_is_read_from_the_output() {
+        assert_eq!(stopped_count("x\ndeploycheck: stopped 2\n"), Some(2));
+        assert_eq!(stopped_count("sh: not found"), None);
+        assert_eq!(missing_probes(&template(true), "app"), Vec::<String>::new());
+        assert_eq!(missing_probes(&template(false), "app").len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_frozen_app_restarted_by_liveness_passes() {
+        let target = target(freezable("deploycheck: stopped 1", vec![liveness_event()]));
+        let outcome = liveness_restart(&target).await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        assert_eq!(
+            target.cluster.calls(),
+            ["ephemeral busybox:1.36 in app-a/app as Some(65532)"]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_app_that_is_pid_1_is_skipped_with_the_fix() {
+        let outcome = liveness_restart(&target(freezable("deploycheck: stopped 0", vec![]))).await;
+        assert_eq!(outcome.verdict, Verdict::Skip);
+        assert!(
+            outcome.detail.contains("shareProcessNamespace: true"),
+            "{}",
+            outcome.detail
+        );
+    }
+
+    #[tokio::test]
+    async fn a_restart_without_a_liveness_event_and_missing_probes_fail() {
+        let outcome = liveness_restart(&target(freezable("deploycheck: stopped 1", vec![]))).await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(
+            outcome
+                .detail
+                .contains("no event says its liveness probe failed"),
+            "{}",
+            outcome.detail
+        );
+
+        let no_probes = ScriptedCluster::new("kind-kind").with(|s| {
+            s.templates.insert(
+                (WorkloadKind::Deployment, "deploycheck-app".into()),
+                template(false),
+            );
+        });
+        let outcome = liveness_restart(&target(no_probes)).await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert_eq!(outcome.mismatches.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_probe_that_never_recovers_fails_with_what_was_seen() {
+        let target = target(freezable("deploycheck: stopped 1", vec![]).with(|s| {
+            s.pod_script.insert(
+                APP.into(),
+                [vec![
+                    pod("app-a", "app-a", false),
+                    pod("app-b", "app-b", true),
+                ]]
+                .into(),
+            );
+        }));
+        let outcome = liveness_restart(&target).await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(
+            outcome.detail.contains("did not restart it into Ready"),
+            "{}",
+            outcome.detail
+        );
+        assert!(
+            outcome.detail.contains("app-a (Pending, not ready"),
+            "{}",
+            outcome.detail
+        );
+    }
+
+    fn database_away(app_reacts: bool) -> ScriptedCluster {
+        let app_after_db_down = if app_reacts {
+            vec![pod("app-a", "a", false), pod("app-b", "b", false)]
+        } else {
+            vec![pod("app-a", "a", true), pod("app-b", "b", true)]
+        };
+        ScriptedCluster::new("kind-kind").with(|s| {
+            let key = (WorkloadKind::StatefulSet, "mongodb".to_string());
+            s.workloads.insert(key.clone(), workload("mongodb", 1, 0));
+            s.workload_script
+                .insert(key, [workload("mongodb", 1, 1)].into());
+            s.pod_script.insert(DB.into(), [vec![]].into());
+            s.pod_script.insert(
+                APP.into(),
+                [
+                    app_after_db_down,
+                    vec![pod("app-a", "a", true), pod("app-b", "b", true)],
+                ]
+                .into(),
+            );
+            s.endpoints
+                .insert("deploycheck-app".into(), [vec![]].into());
+        })
+    }
+
+    #[tokio::test]
+    async fn readiness_drops_pods_while_the_database_is_down_and_restores_them() {
+        let target = target(database_away(true));
+        let outcome = readiness_follows_database(&target, "http://127.0.0.1:9").await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        assert_eq!(
+            target.cluster.calls(),
+            ["scale StatefulSet/mongodb=0", "scale StatefulSet/mongodb=1"]
+        );
+    }
+
+    #[tokio::test]
+    async fn pods_that_stay_ready_fail_and_the_database_is_still_restored() {
+        let target = target(database_away(false));
+        let outcome = readiness_follows_database(&target, "http://127.0.0.1:9").await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(
+            outcome.detail.contains("the app pods stayed Ready"),
+            "{}",
+            outcome.detail
+        );
+        assert_eq!(
+            target.cluster.calls().last().unwrap(),
+            "scale StatefulSet/mongodb=1"
+        );
+    }
+}

@@ -1,0 +1,334 @@
+//! HPA scale-up under load: the HPA reads real CPU metrics (not `<unknown>`), load spread over
+//! every ready pod (a forwarder over the Service's endpoints, a fresh connection per request so
+//! new pods get traffic at once) raises CPU, and the replicas exceed the minimum before the
+//! deadline. Records a timeline (time, replicas, desired, CPU %, RPS, p95). Scale-down back to
+//! the minimum is a separate, slow scenario.
+
+use std::time::{Duration, Instant};
+
+use super::{ScenarioOutcome, Target, TimelinePoint};
+use crate::cluster::{Cluster, HpaState};
+use crate::probe::{DriveConfig, Driver};
+
+const ID: &str = "hpa";
+/// How often the HPA is sampled: its controller syncs every 15 s, metrics resolve in 15-60 s.
+pub const SAMPLE: Duration = Duration::from_secs(5);
+
+/// The hint when the HPA cannot read CPU.
+pub fn unknown_cpu_hint(hpa: &HpaState) -> String {
+    let conditions: Vec<String> = hpa
+        .conditions
+        .iter()
+        .filter(|c| c.status != "True")
+        .map(ToString::to_string)
+        .collect();
+    format!(
+        "HPA {} reports CPU <unknown>: metrics-server is missing or not ready (does `kubectl top \
+         pods` work? on kind install it with --kubelet-insecure-tls), or the containers have no \
+         CPU request{}",
+        hpa.name,
+        if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", conditions.join("; "))
+        }
+    )
+}
+
+/// Runs the scenario with the default sampling interval.
+pub async fn scale_up<C: Cluster>(target: &Target<C>, base_url: &str) -> ScenarioOutcome {
+    scale_up_sampling(target, base_url, SAMPLE).await
+}
+
+pub async fn scale_up_sampling<C: Cluster>(
+    target: &Target<C>,
+    base_url: &str,
+    sample: Duration,
+) -> ScenarioOutcome {
+    let cluster = &*target.cluster;
+    let (namespace, profile) = (&target.namespace, &target.profile);
+    let deadline = profile.cluster.hpa_scale_up;
+    let started = Instant::now();
+    // Metrics first: without them the HPA can never scale, whatever the load.
+    let mut hpa = loop {
+        match cluster.hpa(namespace, &profile.hpa.name).await {
+            Ok(Some(hpa)) if hpa.cpu_percent.is_some() => break hpa,
+            Ok(Some(hpa)) => {
+                if started.elapsed() + sample > profile.cluster.recovery.min(deadline) {
+                    return ScenarioOutcome::fail(ID, unknown_cpu_hint(&hpa));
+                }
+            }
+            Ok(None) => {
+                return ScenarioOutcome::fail(
+                    ID,
+                    format!("HPA {} does not exist", profile.hpa.name),
+                );
+            }
+            Err(error) => return ScenarioOutcome::fail(ID, error.to_string()),
+        }
+        tokio::time::sleep(sample).await;
+    };
+    let minimum = hpa.min;
+    let load = DriveConfig {
+        base_url: base_url.trim_end_matches('/').into(),
+        paths: profile.cluster.hpa_load_paths.clone(),
+        workers: profile.cluster.hpa_load_workers,
+        pause: Duration::ZERO,
+        max_duration: deadline,
+        max_requests: 50_000_000,
+        fresh_connections: true,
+        timeout: Duration::from_secs(10),
+    };
+    let driver = match Driver::start(load) {
+        Ok(driver) => driver,
+        Err(error) => return ScenarioOutcome::fail(ID, format!("cannot start the load: {error}")),
+    };
+    let load_started = Instant::now();
+    let mut timeline = Vec::new();
+    let mut scaled = false;
+    let mut error = None;
+    while load_started.elapsed() < deadline {
+        tokio::time::sleep(sample).await;
+        match cluster.hpa(namespace, &profile.hpa.name).await {
+            Ok(Some(now)) => hpa = now,
+            Ok(None) => {
+                error = Some(format!("HPA {} disappeared", profile.hpa.name));
+                break;
+            }
+            Err(e) => {
+                error = Some(e.to_string());
+                break;
+            }
+        }
+        let window = driver.window();
+        timeline.push(TimelinePoint {
+            seconds: load_started.elapsed().as_secs_f64(),
+            replicas: hpa.current,
+            desired: hpa.desired,
+            cpu_percent: hpa.cpu_percent,
+            rps: window.rps(),
+            p95_ms: window.p95_ms,
+            failed: window.failed,
+        });
+        if hpa.current > minimum {
+            scaled = true;
+            break;
+        }
+    }
+    let stats = driver.stop().await;
+    let took = load_started.elapsed();
+    let peak_cpu = timeline.iter().filter_map(|p| p.cpu_percent).max();
+    let mut outcome = if let Some(error) = error {
+        ScenarioOutcome::fail(ID, error)
+    } else if scaled {
+        ScenarioOutcome::pass(
+            ID,
+            format!(
+                "{} scaled from {minimum} to {} replicas after {} s of load ({:.0} req/s, CPU up \
+                 to {}%)",
+                hpa.target,
+                hpa.current,
+                took.as_secs(),
+                stats.rps(),
+                peak_cpu.map_or("?".into(), |c| c.to_string())
+            ),
+        )
+    } else {
+        let cpu_note = match (peak_cpu, hpa.cpu_target) {
+            (Some(peak), Some(goal)) if peak < goal => format!(
+                "CPU peaked at {peak}% of requests, below the {goal}% target: the load through \
+                 port-forwards ({:.0} req/s) was too light for this app; raise \
+                 cluster.hpa_load_workers or use heavier cluster.hpa_load_paths",
+                stats.rps()
+            ),
+            (None, _) => "CPU became <unknown> during the load".into(),
+            _ => "CPU exceeded the target but the HPA did not add replicas: check its \
+                  conditions, maxReplicas, and ResourceQuota/LimitRange in the namespace"
+                .into(),
+        };
+        ScenarioOutcome::fail(
+            ID,
+            format!(
+                "{} stayed at {} replicas for {} s of load: {cpu_note}",
+                hpa.target,
+                hpa.current,
+                took.as_secs()
+            ),
+        )
+    };
+    outcome.timeline = timeline;
+    outcome.recovery_ms = scaled.then_some(took.as_millis() as u64);
+    outcome.requests = Some(stats);
+    outcome
+}
+
+/// After the load: replicas come back down to the minimum (slow: scale-down stabilisation is
+/// five minutes by default).
+pub async fn scale_down<C: Cluster>(target: &Target<C>, sample: Duration) -> ScenarioOutcome {
+    const ID: &str = "hpa-scale-down";
+    let cluster = &*target.cluster;
+    let (namespace, profile) = (&target.namespace, &target.profile);
+    let started = Instant::now();
+    let mut last = None;
+    while started.elapsed() < profile.cluster.hpa_scale_down {
+        match cluster.hpa(namespace, &profile.hpa.name).await {
+            Ok(Some(hpa)) if hpa.current <= hpa.min => {
+                return ScenarioOutcome::pass(
+                    ID,
+                    format!(
+                        "back to {} replicas after {} s",
+                        hpa.current,
+                        started.elapsed().as_secs()
+                    ),
+                )
+                .with_recovery(started.elapsed());
+            }
+            Ok(Some(hpa)) => last = Some(hpa),
+            Ok(None) => {
+                return ScenarioOutcome::fail(
+                    ID,
+                    format!("HPA {} does not exist", profile.hpa.name),
+                );
+            }
+            Err(error) => return ScenarioOutcome::fail(ID, error.to_string()),
+        }
+        tokio::time::sleep(sample).await;
+    }
+    ScenarioOutcome::fail(
+        ID,
+        format!(
+            "still {} replicas after {} s",
+            last.map_or(0, |h| h.current),
+            profile.cluster.hpa_scale_down.as_secs()
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Verdict;
+    use crate::cluster::Condition;
+    use crate::cluster::fake::ScriptedCluster;
+    use crate::scenario::tests::target;
+
+    const TICK: Duration = Duration::from_millis(20);
+
+    fn hpa(current: i32, cpu: Option<i32>) -> HpaState {
+        HpaState {
+            name: "deploycheck-app".into(),
+            target: "Deployment/deploycheck-app".into(),
+            min: 2,
+            max: 5,
+            current,
+            desired: current,
+            cpu_percent: cpu,
+            cpu_target: Some(70),
+            conditions: Vec::new(),
+        }
+    }
+
+    async fn app() -> String {
+        let app = axum::Router::new()
+            .route("/", axum::routing::get(|| async { "hi" }))
+            .route("/data", axum::routing::get(|| async { "[]" }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{address}")
+    }
+
+    fn quick(
+        mut target: crate::scenario::Target<ScriptedCluster>,
+    ) -> crate::scenario::Target<ScriptedCluster> {
+        target.profile.cluster.hpa_scale_up = Duration::from_millis(400);
+        target.profile.cluster.recovery = Duration::from_millis(200);
+        target.profile.cluster.hpa_load_workers = 2;
+        target
+    }
+
+    #[tokio::test]
+    async fn scaling_past_the_minimum_passes_with_a_timeline() {
+        let target = quick(target(ScriptedCluster::new("kind-kind").with(|s| {
+            s.hpa = [
+                hpa(2, None),
+                hpa(2, Some(5)),
+                hpa(2, Some(140)),
+                hpa(4, Some(95)),
+            ]
+            .into();
+        })));
+        let outcome = scale_up_sampling(&target, &app().await, TICK).await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        assert!(
+            outcome
+                .detail
+                .starts_with("Deployment/deploycheck-app scaled from 2 to 4"),
+            "{}",
+            outcome.detail
+        );
+        let replicas: Vec<i32> = outcome.timeline.iter().map(|p| p.replicas).collect();
+        assert_eq!(replicas, [2, 4]);
+        assert!(outcome.requests.unwrap().requests > 0);
+    }
+
+    #[tokio::test]
+    async fn unknown_cpu_fails_with_the_metrics_server_hint_and_never_loads() {
+        let mut stuck = hpa(2, None);
+        stuck.conditions = vec![Condition {
+            kind: "ScalingActive".into(),
+            status: "False".into(),
+            reason: "FailedGetResourceMetric".into(),
+            message: "unable to get metrics for resource cpu".into(),
+        }];
+        let target = quick(target(ScriptedCluster::new("kind-kind").with(|s| {
+            s.hpa = [stuck].into();
+        })));
+        let outcome = scale_up_sampling(&target, "http://127.0.0.1:9", TICK).await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(
+            outcome
+                .detail
+                .contains("CPU <unknown>: metrics-server is missing"),
+            "{}",
+            outcome.detail
+        );
+        assert!(
+            outcome.detail.contains("FailedGetResourceMetric"),
+            "{}",
+            outcome.detail
+        );
+        assert!(outcome.requests.is_none());
+    }
+
+    #[tokio::test]
+    async fn too_light_a_load_fails_and_says_so() {
+        let target = quick(target(ScriptedCluster::new("kind-kind").with(|s| {
+            s.hpa = [hpa(2, Some(12))].into();
+        })));
+        let outcome = scale_up_sampling(&target, &app().await, TICK).await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(
+            outcome.detail.contains("stayed at 2 replicas"),
+            "{}",
+            outcome.detail
+        );
+        assert!(
+            outcome
+                .detail
+                .contains("CPU peaked at 12% of requests, below the 70% target"),
+            "{}",
+            outcome.detail
+        );
+        assert!(!outcome.timeline.is_empty());
+    }
+
+    #[tokio::test]
+    async fn scale_down_waits_for_the_minimum() {
+        let mut target = target(ScriptedCluster::new("kind-kind").with(|s| {
+            s.hpa = [hpa(4, Some(10)), hpa(3, Some(5)), hpa(2, Some(3))].into();
+        }));
+        target.profile.cluster.hpa_scale_down = Duration::from_secs(5);
+        assert_eq!(scale_down(&target, TICK).await.verdict, Verdict::Pass);
+    }
+}
