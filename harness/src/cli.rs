@@ -57,6 +57,53 @@ pub enum Command {
     /// restart your database under it. Without --url, runs the demo stack and restarts its
     /// database itself.
     Local(LocalArgs),
+    /// Challenge part 2: every cluster scenario against a kube context.
+    ///
+    /// With --deploy DIR, applies the manifests (server-side apply) into a fresh namespace
+    /// `deploycheck-<random>` and deletes it at the end, also on failure and Ctrl-C. Without it,
+    /// checks what already runs in --namespace and creates nothing but short-lived helper pods.
+    /// Steps that delete or freeze something run only on local contexts (kind-*, k3d-*,
+    /// minikube, docker-desktop, rancher-desktop, orbstack, colima) or with --allow-destructive.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Kube context [default: the kubeconfig's current context].
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Namespace of an existing deployment to check.
+    #[arg(
+        long,
+        short = 'n',
+        conflicts_with = "deploy",
+        default_value = "default"
+    )]
+    pub namespace: String,
+    /// Deploy these manifests (kustomize directory, file or directory) into a fresh namespace.
+    #[arg(long, value_name = "DIR")]
+    pub deploy: Option<PathBuf>,
+    /// Keep the namespace created with --deploy for debugging.
+    #[arg(long, value_enum, default_value_t = crate::check::Keep::Never)]
+    pub keep: crate::check::Keep,
+    /// Allow pod deletion and fault injection on a context that does not look local.
+    #[arg(long)]
+    pub allow_destructive: bool,
+    /// Also run the slow scenarios (HPA scale-down back to the minimum).
+    #[arg(long)]
+    pub slow: bool,
+    /// Run only these scenarios (comma-separated ids; see --list).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// List the scenarios and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// Write a JUnit XML report (one test case per scenario) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write the whole report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -191,6 +238,7 @@ pub async fn run() -> ExitCode {
         Command::Api(args) => run_api(&args, cli.profile.as_deref()).await,
         Command::Load(args) => run_load(&args, cli.profile.as_deref()).await,
         Command::Local(args) => run_local(&args, cli.profile.as_deref()).await,
+        Command::Check(args) => run_check(&args, cli.profile.as_deref()).await,
         Command::Demo(args) => match demo::run(&args).await {
             Ok(()) => exit::OK,
             Err(error) => {
@@ -241,6 +289,70 @@ fn run_lint(args: &LintArgs, profile: Option<&str>) -> u8 {
     };
     print!("{text}");
     if findings.iter().any(|f| f.severity >= args.fail_on) {
+        exit::FAILED
+    } else {
+        exit::OK
+    }
+}
+
+async fn run_check(args: &CheckArgs, profile: Option<&str>) -> u8 {
+    use crate::report::cluster as report;
+    if args.list {
+        for (id, title) in crate::scenario::CATALOGUE {
+            println!("{id:<13} {title}");
+        }
+        return exit::OK;
+    }
+    if let Some(unknown) = args
+        .only
+        .iter()
+        .find(|o| !crate::scenario::CATALOGUE.iter().any(|(id, _)| id == o))
+    {
+        eprintln!("deploycheck check: unknown scenario `{unknown}` (see --list)");
+        return exit::USAGE;
+    }
+    let profile = match resolve_profile(profile, "check") {
+        Ok(profile) => profile,
+        Err(code) => return code,
+    };
+    let options = crate::check::CheckOptions {
+        context: args.context.clone(),
+        namespace: Some(args.namespace.clone()),
+        deploy: args.deploy.clone(),
+        keep: args.keep,
+        allow_destructive: args.allow_destructive,
+        slow: args.slow,
+        only: args.only.clone(),
+    };
+    let mut print =
+        |outcome: &crate::scenario::ScenarioOutcome| print!("{}", report::line(outcome));
+    let result = crate::check::check(profile, &options, &mut print).await;
+    let report = match result {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("deploycheck check: {error}");
+            return exit::USAGE;
+        }
+    };
+    print!("{}", report::summary(&report));
+    for (path, text) in [
+        (&args.junit, report::junit(&report)),
+        (&args.json, report::json(&report)),
+    ] {
+        if let Some(path) = path {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            if let Err(error) = std::fs::write(path, text) {
+                eprintln!(
+                    "deploycheck check: cannot write {}: {error}",
+                    path.display()
+                );
+                return exit::USAGE;
+            }
+        }
+    }
+    if report.failed() {
         exit::FAILED
     } else {
         exit::OK

@@ -4,9 +4,11 @@
 //! tests and the cucumber steps call the same code the CLI does.
 
 pub mod api;
+pub mod check;
 pub mod cli;
 pub mod cluster;
 pub mod demo;
+pub mod diagnose;
 pub mod forward;
 pub mod lint;
 pub mod load;

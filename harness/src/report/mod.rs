@@ -2,6 +2,7 @@
 //! these renderers format.
 
 pub mod api;
+pub mod cluster;
 pub mod lint;
 pub mod load;
 pub mod local;

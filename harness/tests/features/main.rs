@@ -47,13 +47,41 @@ fn cucumber_args() -> Vec<String> {
     args
 }
 
+/// Whether a scenario (or its feature) carries `tag`.
+fn tagged(
+    feature: &cucumber::gherkin::Feature,
+    scenario: &cucumber::gherkin::Scenario,
+    tag: &str,
+) -> bool {
+    feature.tags.iter().chain(&scenario.tags).any(|t| t == tag)
+}
+
 #[tokio::main]
 async fn main() {
     let features = Path::new(env!("CARGO_MANIFEST_DIR")).join("../features");
     let opts = cucumber::cli::Opts::<_, _, _, cucumber::cli::Empty>::parse_from(cucumber_args());
-    DeployWorld::cucumber()
+    let with_cluster = cfg!(feature = "e2e");
+    if !with_cluster {
+        println!(
+            "@cluster scenarios are not run: they need a cluster and `cargo test --features e2e` \
+             (their logic is tested against a fake in the library's unit tests)"
+        );
+    }
+    let writer = DeployWorld::cucumber()
         .with_cli(opts)
         .fail_on_skipped()
-        .run_and_exit(features)
+        .filter_run(features, move |feature, _, scenario| {
+            with_cluster || !tagged(feature, scenario, "cluster")
+        })
         .await;
+    #[cfg(feature = "e2e")]
+    steps::cluster::finish().await;
+    use cucumber::writer::Stats as _;
+    if writer.execution_has_failed() {
+        let failed = writer.failed_steps();
+        let parsing = writer.parsing_errors();
+        let hooks = writer.hook_errors();
+        eprintln!("{failed} step(s) failed, {parsing} parsing error(s), {hooks} hook error(s)");
+        std::process::exit(1);
+    }
 }

@@ -2,6 +2,8 @@
 
 mod api;
 mod cli;
+#[cfg(feature = "e2e")]
+pub mod cluster;
 mod lint;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,674 @@
+//! `deploycheck check`: preflight, optional deployment into a throw-away namespace, every
+//! cluster scenario in order (with diagnostics on failure), and cleanup that also runs on
+//! failure and on Ctrl-C/SIGTERM (a second signal skips it and says what was left).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::api::Verdict;
+use crate::cluster::safety::{Destructive, decide};
+use crate::cluster::{Cluster, ClusterError, MANAGED_BY, NamespaceGone, WorkloadKind};
+use crate::diagnose;
+use crate::forward::Forwarder;
+use crate::profile::Profile;
+use crate::scenario::{self, ScenarioOutcome, Target};
+
+/// When to keep a namespace the harness created.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize)]
+pub enum Keep {
+    #[default]
+    Never,
+    OnFailure,
+    Always,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct CheckOptions {
+    pub context: Option<String>,
+    /// Check what runs here (without `deploy`).
+    pub namespace: Option<String>,
+    /// Deploy these manifests (a kustomize directory or files) into a fresh namespace.
+    pub deploy: Option<PathBuf>,
+    pub keep: Keep,
+    pub allow_destructive: bool,
+    /// Also run the slow scenarios (HPA scale-down).
+    pub slow: bool,
+    /// Run only these scenario ids (plus `deploy`, which the others need).
+    pub only: Vec<String>,
+}
+
+/// Everything that happened, for the reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckReport {
+    pub context: String,
+    pub namespace: String,
+    pub deployed: bool,
+    pub scenarios: Vec<ScenarioOutcome>,
+    /// What cleanup did (or why it did not).
+    pub cleanup: String,
+    pub interrupted: bool,
+    pub seconds: f64,
+}
+
+impl CheckReport {
+    pub fn failed(&self) -> bool {
+        self.interrupted || self.scenarios.iter().any(|s| s.verdict == Verdict::Fail)
+    }
+}
+
+/// Nothing was checked: one sentence, exit 2.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("{0}")]
+    Preflight(String),
+    #[error(transparent)]
+    Manifests(#[from] crate::manifest::LoadError),
+}
+
+/// Checks, before any scenario, that the cluster answers, the namespace exists and holds the
+/// profile's objects, and that we may read there. All missing objects in one sentence.
+///
+/// # Errors
+/// Unreachable, forbidden, a missing namespace or missing objects.
+pub async fn preflight<C: Cluster>(
+    cluster: &C,
+    namespace: &str,
+    profile: &Profile,
+    deploying: bool,
+) -> Result<(), CheckError> {
+    cluster.version().await?;
+    if deploying {
+        return Ok(());
+    }
+    if !cluster.namespace_exists(namespace).await? {
+        return Err(CheckError::Preflight(format!(
+            "namespace `{namespace}` does not exist in context `{}` (kubectl get namespaces), \
+             or pass --deploy DIR to deploy into a fresh one",
+            cluster.context()
+        )));
+    }
+    let mut missing = Vec::new();
+    for (kind, name) in [
+        (WorkloadKind::Deployment, &profile.app.deployment),
+        (WorkloadKind::StatefulSet, &profile.database.statefulset),
+    ] {
+        if cluster.workload(namespace, kind, name).await?.is_none() {
+            missing.push(format!("{kind} `{name}`"));
+        }
+    }
+    for name in [&profile.app.service, &profile.database.service] {
+        if cluster.service(namespace, name).await?.is_none() {
+            missing.push(format!("Service `{name}`"));
+        }
+    }
+    if cluster.hpa(namespace, &profile.hpa.name).await?.is_none() {
+        missing.push(format!("HorizontalPodAutoscaler `{}`", profile.hpa.name));
+    }
+    if !missing.is_empty() {
+        return Err(CheckError::Preflight(format!(
+            "namespace `{namespace}` has no {}: check the names in your profile \
+             (deploycheck.toml, --profile) against `kubectl get all,hpa -n {namespace}`",
+            missing.join(", no ")
+        )));
+    }
+    Ok(())
+}
+
+fn wanted(options: &CheckOptions, id: &str) -> bool {
+    options.only.is_empty() || id == "deploy" || options.only.iter().any(|o| o == id)
+}
+
+/// Runs the scenarios in catalogue order. Diagnostics are attached to every failure.
+pub async fn run_scenarios<C: Cluster + Send + 'static>(
+    target: &Target<C>,
+    manifests: Option<&[serde_json::Value]>,
+    options: &CheckOptions,
+    report: &mut dyn FnMut(&ScenarioOutcome),
+) -> Vec<ScenarioOutcome> {
+    let mut outcomes = Vec::new();
+    let mut finish = |mut outcome: ScenarioOutcome, diagnosis: Option<String>| {
+        outcome.diagnostics = diagnosis;
+        report(&outcome);
+        outcomes.push(outcome);
+    };
+    let deployed = scenario::deploy::roll_out(target, manifests).await;
+    let rolled_out = deployed.verdict == Verdict::Pass;
+    let diagnosis = if rolled_out {
+        None
+    } else {
+        Some(diagnose::collect(target).await.to_string())
+    };
+    finish(deployed, diagnosis);
+    if !rolled_out {
+        for (id, _) in &scenario::CATALOGUE[1..] {
+            if wanted(options, id) {
+                finish(
+                    ScenarioOutcome::skip(id, "the stack did not roll out (see deploy)"),
+                    None,
+                );
+            }
+        }
+        return outcomes;
+    }
+    let profile = &target.profile;
+    let app = Forwarder::start(
+        target.cluster.clone(),
+        &target.namespace,
+        &profile.app.service,
+        profile.app.port,
+    )
+    .await;
+    let database = Forwarder::start(
+        target.cluster.clone(),
+        &target.namespace,
+        &profile.database.service,
+        profile.database.port,
+    )
+    .await;
+    let (app, database) = match (app, database) {
+        (Ok(app), Ok(database)) => (app, database),
+        (Err(error), _) | (_, Err(error)) => {
+            for (id, _) in &scenario::CATALOGUE[1..] {
+                if wanted(options, id) {
+                    finish(
+                        ScenarioOutcome::fail(id, format!("cannot port-forward: {error}")),
+                        None,
+                    );
+                }
+            }
+            return outcomes;
+        }
+    };
+    let url = app.base_url();
+    for (id, _) in &scenario::CATALOGUE[1..] {
+        if !wanted(options, id) {
+            continue;
+        }
+        let outcome = run_one(target, id, &url, database.address).await;
+        let diagnosis = if outcome.verdict == Verdict::Fail {
+            Some(diagnose::collect(target).await.to_string())
+        } else {
+            None
+        };
+        finish(outcome, diagnosis);
+        if *id == "hpa" && options.slow {
+            let down = scenario::hpa::scale_down(target, scenario::hpa::SAMPLE).await;
+            finish(down, None);
+        }
+    }
+    outcomes
+}
+
+/// One scenario after `deploy`: `app_url` reaches the app's Service, `database` MongoDB's.
+pub async fn run_one<C: Cluster + Send + 'static>(
+    target: &Target<C>,
+    id: &str,
+    app_url: &str,
+    database: std::net::SocketAddr,
+) -> ScenarioOutcome {
+    match id {
+        "connectivity" => scenario::connectivity::service_name(target, app_url).await,
+        "persistence" => scenario::persistence::pod_deletion(target, app_url).await,
+        "recreate" => scenario::persistence::statefulset_recreation(target, app_url).await,
+        "replicas" => scenario::replicas::replace_one_pod(target, app_url).await,
+        "hpa" => scenario::hpa::scale_up(target, app_url).await,
+        "liveness" => scenario::healing::liveness_restart(target).await,
+        "readiness" => scenario::healing::readiness_follows_database(target, app_url).await,
+        "resources" => scenario::resources::limits_and_security(target, database).await,
+        "rolling" => scenario::rolling::restart_without_errors(target, app_url).await,
+        other => ScenarioOutcome::fail("deploy", format!("unknown scenario `{other}`")),
+    }
+}
+
+/// Deletes what the harness created: the namespace (unless kept), or, in a namespace it was
+/// given, only its own helper pods. A second signal skips the namespace deletion.
+pub async fn clean_up<C: Cluster>(
+    cluster: &C,
+    namespace: &str,
+    created: bool,
+    keep: Keep,
+    failed: bool,
+    deadline: Duration,
+    second_signal: impl Future<Output = ()>,
+) -> String {
+    let context = cluster.context();
+    if !created {
+        let selector = format!(
+            "{}={},app.kubernetes.io/component=deploycheck-helper",
+            MANAGED_BY.0, MANAGED_BY.1
+        );
+        let helpers = cluster.pods(namespace, &selector).await.unwrap_or_default();
+        for helper in &helpers {
+            let _ = cluster.delete_pod(namespace, &helper.name).await;
+        }
+        return format!(
+            "nothing to delete in `{namespace}` (not created by deploycheck){}",
+            if helpers.is_empty() {
+                String::new()
+            } else {
+                format!("; removed {} helper pod(s)", helpers.len())
+            }
+        );
+    }
+    let inspect = format!(
+        "inspect it with `kubectl --context {context} -n {namespace} get all,pvc,events`, delete it \
+         with `kubectl --context {context} delete namespace {namespace}`"
+    );
+    if keep == Keep::Always || (keep == Keep::OnFailure && failed) {
+        return format!("kept namespace `{namespace}`; {inspect}");
+    }
+    tokio::select! {
+        biased;
+        () = second_signal => format!("cleanup skipped (second interrupt); left namespace `{namespace}`; {inspect}"),
+        gone = cluster.delete_namespace(namespace, deadline) => match gone {
+            Ok(NamespaceGone::Deleted) => format!("deleted namespace `{namespace}`"),
+            Ok(NamespaceGone::Stuck { finalizers, conditions }) => format!(
+                "namespace `{namespace}` is still terminating after {} s; finalizers: [{}]{}; {inspect}",
+                deadline.as_secs(),
+                finalizers.join(", "),
+                conditions.iter().map(|c| format!("; {c}")).collect::<String>()
+            ),
+            Err(error) => format!("could not delete namespace `{namespace}`: {error}; {inspect}"),
+        },
+    }
+}
+
+/// The whole check over any cluster: preflight, namespace, scenarios, cleanup. `interrupt`
+/// resolves on the first Ctrl-C/SIGTERM, `second_interrupt` on the next.
+///
+/// # Errors
+/// Preflight failures (nothing was checked and nothing was created).
+pub async fn check_on<C: Cluster + Send + 'static>(
+    cluster: Arc<C>,
+    profile: Profile,
+    options: &CheckOptions,
+    manifests: Option<Vec<serde_json::Value>>,
+    interrupt: impl Future<Output = ()>,
+    second_interrupt: impl Future<Output = ()>,
+    report: &mut dyn FnMut(&ScenarioOutcome),
+) -> Result<CheckReport, CheckError> {
+    let started = Instant::now();
+    let deploying = manifests.is_some();
+    let namespace = if deploying {
+        crate::cluster::throwaway_namespace_name()
+    } else {
+        options
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into())
+    };
+    preflight(&*cluster, &namespace, &profile, deploying).await?;
+    if deploying {
+        cluster.create_namespace(&namespace).await?;
+    }
+    let destructive = decide(cluster.context(), options.allow_destructive);
+    let deadline = profile.cluster.namespace_delete;
+    let target = Target {
+        cluster: cluster.clone(),
+        namespace: namespace.clone(),
+        profile,
+        destructive,
+    };
+    let mut interrupted = false;
+    let scenarios = {
+        let run = run_scenarios(&target, manifests.as_deref(), options, report);
+        // An interrupt wins over work that happens to be ready at the same moment.
+        tokio::select! {
+            biased;
+            () = interrupt => {
+                interrupted = true;
+                Vec::new()
+            }
+            outcomes = run => outcomes,
+        }
+    };
+    let failed = interrupted || scenarios.iter().any(|s| s.verdict == Verdict::Fail);
+    let cleanup = clean_up(
+        &*cluster,
+        &namespace,
+        deploying,
+        options.keep,
+        failed,
+        deadline,
+        second_interrupt,
+    )
+    .await;
+    Ok(CheckReport {
+        context: cluster.context().to_string(),
+        namespace,
+        deployed: deploying,
+        scenarios,
+        cleanup,
+        interrupted,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Loads the manifests to deploy as JSON objects.
+///
+/// # Errors
+/// Missing, malformed or unrenderable manifests, or none at all.
+pub fn load_manifests(path: &std::path::Path) -> Result<Vec<serde_json::Value>, CheckError> {
+    let inputs = crate::manifest::load(&[path.to_path_buf()])?;
+    let objects: Vec<serde_json::Value> = inputs
+        .objects
+        .iter()
+        // A Namespace in the overlay is replaced by the throw-away one.
+        .filter(|o| o.kind != "Namespace")
+        .map(|o| o.node.to_json())
+        .collect();
+    if objects.is_empty() {
+        return Err(CheckError::Preflight(format!(
+            "{}: no Kubernetes objects to deploy",
+            path.display()
+        )));
+    }
+    Ok(objects)
+}
+
+/// The check against the real cluster of `options.context`.
+///
+/// # Errors
+/// See [`check_on`]; also a missing kubeconfig or unknown context.
+pub async fn check(
+    profile: Profile,
+    options: &CheckOptions,
+    report: &mut dyn FnMut(&ScenarioOutcome),
+) -> Result<CheckReport, CheckError> {
+    let manifests = options.deploy.as_deref().map(load_manifests).transpose()?;
+    let (client, context) = crate::cluster::connect(options.context.as_deref()).await?;
+    let cluster = Arc::new(crate::cluster::KubeCluster::new(client, context));
+    let first = async {
+        app::server::shutdown_signal().await;
+        eprintln!("deploycheck check: interrupted; cleaning up (interrupt again to skip cleanup)");
+    };
+    let second = async {
+        // The first signal was consumed above; wait for the next one.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        app::server::shutdown_signal().await;
+    };
+    let (first_done, second) = interrupts(first, second);
+    check_on(
+        cluster, profile, options, manifests, first_done, second, report,
+    )
+    .await
+}
+
+/// Orders the two signal futures: the second only listens after the first fired.
+fn interrupts(
+    first: impl Future<Output = ()>,
+    second: impl Future<Output = ()>,
+) -> (impl Future<Output = ()>, impl Future<Output = ()>) {
+    let fired = Arc::new(tokio::sync::Notify::new());
+    let notify = fired.clone();
+    let first = async move {
+        first.await;
+        notify.notify_one();
+    };
+    let second = async move {
+        fired.notified().await;
+        second.await;
+    };
+    (first, second)
+}
+
+/// Whether destructive scenarios will run, for the banner.
+pub fn destructive_note(context: &str, allow: bool) -> Option<String> {
+    match decide(context, allow) {
+        Destructive::Allowed => None,
+        Destructive::Refused(reason) => Some(reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::ServiceInfo;
+    use crate::cluster::fake::{ScriptedCluster, workload};
+
+    fn profile() -> Profile {
+        Profile::built_in("reference").unwrap()
+    }
+
+    fn existing_stack(cluster: ScriptedCluster) -> ScriptedCluster {
+        cluster.with(|s| {
+            s.namespaces.insert("shop".into());
+            s.workloads.insert(
+                (WorkloadKind::Deployment, "deploycheck-app".into()),
+                workload("deploycheck-app", 2, 2),
+            );
+            s.services
+                .insert("deploycheck-app".into(), ServiceInfo::default());
+        })
+    }
+
+    #[tokio::test]
+    async fn preflight_names_every_missing_object_in_one_sentence() {
+        let cluster = existing_stack(ScriptedCluster::new("kind-kind"));
+        let error = preflight(&cluster, "shop", &profile(), false)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "namespace `shop` has no StatefulSet `mongodb`, no Service `mongodb`, no \
+             HorizontalPodAutoscaler `deploycheck-app`: check the names in your profile \
+             (deploycheck.toml, --profile) against `kubectl get all,hpa -n shop`"
+        );
+    }
+
+    #[tokio::test]
+    async fn preflight_errors_for_unreachable_forbidden_and_missing_namespaces() {
+        let unreachable = ScriptedCluster::new("kind-kind").with(|s| s.unreachable = true);
+        let error = preflight(&unreachable, "shop", &profile(), false)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("cannot reach the cluster of context `kind-kind`"),
+            "{error}"
+        );
+
+        let forbidden = ScriptedCluster::new("kind-kind").with(|s| {
+            s.forbidden.insert("namespace_exists");
+        });
+        let error = preflight(&forbidden, "shop", &profile(), false)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("is forbidden") && error.contains("needs a Role"),
+            "{error}"
+        );
+
+        let error = preflight(
+            &ScriptedCluster::new("kind-kind"),
+            "shop",
+            &profile(),
+            false,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with("namespace `shop` does not exist in context `kind-kind`"),
+            "{error}"
+        );
+        // Deploying needs no existing objects.
+        preflight(&ScriptedCluster::new("kind-kind"), "x", &profile(), true)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn cleanup_deletes_keeps_reports_finalizers_and_yields_to_a_second_signal() {
+        let never = std::future::pending::<()>;
+        let cluster = ScriptedCluster::new("kind-kind");
+        let text = clean_up(
+            &cluster,
+            "deploycheck-x",
+            true,
+            Keep::Never,
+            true,
+            Duration::from_secs(1),
+            never(),
+        )
+        .await;
+        assert_eq!(text, "deleted namespace `deploycheck-x`");
+        let text = clean_up(
+            &cluster,
+            "deploycheck-x",
+            true,
+            Keep::OnFailure,
+            true,
+            Duration::from_secs(1),
+            never(),
+        )
+        .await;
+        assert!(text.starts_with("kept namespace `deploycheck-x`; inspect it with `kubectl --context kind-kind -n deploycheck-x"), "{text}");
+        let text = clean_up(
+            &cluster,
+            "deploycheck-x",
+            true,
+            Keep::OnFailure,
+            false,
+            Duration::from_secs(1),
+            never(),
+        )
+        .await;
+        assert_eq!(text, "deleted namespace `deploycheck-x`");
+
+        let stuck = ScriptedCluster::new("kind-kind")
+            .with(|s| s.stuck_finalizers = vec!["kubernetes".into()]);
+        let text = clean_up(
+            &stuck,
+            "deploycheck-x",
+            true,
+            Keep::Never,
+            false,
+            Duration::from_secs(120),
+            never(),
+        )
+        .await;
+        assert!(
+            text.contains("still terminating after 120 s; finalizers: [kubernetes]"),
+            "{text}"
+        );
+
+        // A namespace we did not create is never deleted; our helpers in it are.
+        let given = ScriptedCluster::new("kind-kind").with(|s| {
+            s.pods.insert(
+                "app.kubernetes.io/managed-by=deploycheck,app.kubernetes.io/component=deploycheck-helper".into(),
+                vec![crate::cluster::fake::pod("deploycheck-helper-abc", "h", false)],
+            );
+        });
+        let text = clean_up(
+            &given,
+            "shop",
+            false,
+            Keep::Never,
+            true,
+            Duration::from_secs(1),
+            never(),
+        )
+        .await;
+        assert!(
+            text.contains("not created by deploycheck") && text.contains("removed 1 helper pod"),
+            "{text}"
+        );
+        assert_eq!(given.calls(), ["delete pod shop/deploycheck-helper-abc"]);
+    }
+
+    #[tokio::test]
+    async fn a_deployment_that_never_rolls_out_skips_the_rest_and_still_deletes_its_namespace() {
+        let cluster = Arc::new(ScriptedCluster::new("kind-kind"));
+        let manifests = vec![
+            serde_json::json!({"kind": "Deployment", "metadata": {"name": "deploycheck-app"}}),
+        ];
+        let mut printed = Vec::new();
+        let report = check_on(
+            cluster.clone(),
+            profile(),
+            &CheckOptions::default(),
+            Some(manifests),
+            std::future::pending(),
+            std::future::pending(),
+            &mut |o| printed.push(o.id),
+        )
+        .await
+        .unwrap();
+        assert!(report.failed());
+        assert_eq!(report.scenarios[0].verdict, Verdict::Fail);
+        assert!(
+            report.scenarios[0]
+                .diagnostics
+                .as_deref()
+                .unwrap()
+                .contains("pods: no pods")
+        );
+        assert!(
+            report.scenarios[1..]
+                .iter()
+                .all(|s| s.verdict == Verdict::Skip)
+        );
+        assert_eq!(printed.len(), scenario::CATALOGUE.len());
+        let calls = cluster.calls();
+        assert!(
+            calls[0].starts_with("create namespace deploycheck-"),
+            "{calls:?}"
+        );
+        assert!(
+            calls
+                .last()
+                .unwrap()
+                .starts_with("delete namespace deploycheck-"),
+            "{calls:?}"
+        );
+        assert_eq!(
+            report.cleanup,
+            format!("deleted namespace `{}`", report.namespace)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_interrupt_stops_the_scenarios_and_cleans_up() {
+        let cluster = Arc::new(ScriptedCluster::new("kind-kind"));
+        let report = check_on(
+            cluster.clone(),
+            profile(),
+            &CheckOptions::default(),
+            Some(vec![serde_json::json!({})]),
+            std::future::ready(()),
+            std::future::pending(),
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+        assert!(report.interrupted && report.failed());
+        assert!(
+            cluster
+                .calls()
+                .last()
+                .unwrap()
+                .starts_with("delete namespace deploycheck-")
+        );
+    }
+
+    #[tokio::test]
+    async fn the_second_signal_only_counts_after_the_first() {
+        let (first, second) = interrupts(std::future::ready(()), std::future::ready(()));
+        let second = tokio::spawn(second);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!second.is_finished(), "the second fired before the first");
+        first.await;
+        tokio::time::timeout(Duration::from_secs(1), second)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}

@@ -1,0 +1,171 @@
+//! Renders a [`CheckReport`]: console lines as scenarios finish, a summary, JUnit XML (one test
+//! case per scenario, with the failure text and diagnostics inside) and JSON.
+
+use super::xml_escape;
+use crate::api::Verdict;
+use crate::check::CheckReport;
+use crate::scenario::ScenarioOutcome;
+
+fn mark(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Pass => "PASS",
+        Verdict::Fail => "FAIL",
+        Verdict::Skip => "SKIP",
+    }
+}
+
+/// One scenario, as printed when it finishes.
+pub fn line(outcome: &ScenarioOutcome) -> String {
+    let mut text = format!(
+        "{}  {:<12} {}\n      {}\n",
+        mark(outcome.verdict),
+        outcome.id,
+        outcome.title,
+        outcome.detail
+    );
+    if outcome.mismatches.len() > 1 {
+        for mismatch in &outcome.mismatches {
+            text.push_str(&format!("      - {mismatch}\n"));
+        }
+    }
+    if let Some(ms) = outcome.recovery_ms {
+        text.push_str(&format!("      recovery: {ms} ms\n"));
+    }
+    if let Some(requests) = &outcome.requests {
+        text.push_str(&format!(
+            "      requests: {} sent, {} failed, p95 {:.1} ms\n",
+            requests.requests, requests.failed, requests.p95_ms
+        ));
+    }
+    if !outcome.timeline.is_empty() {
+        text.push_str("      t(s)  replicas  desired  cpu%   req/s    p95(ms)  failed\n");
+        for p in &outcome.timeline {
+            text.push_str(&format!(
+                "      {:>4.0}  {:>8}  {:>7}  {:>4}  {:>7.0}  {:>8.1}  {:>6}\n",
+                p.seconds,
+                p.replicas,
+                p.desired,
+                p.cpu_percent.map_or("?".into(), |c| c.to_string()),
+                p.rps,
+                p.p95_ms,
+                p.failed
+            ));
+        }
+    }
+    if let Some(diagnostics) = &outcome.diagnostics {
+        for line in diagnostics.lines() {
+            text.push_str(&format!("      | {line}\n"));
+        }
+    }
+    text
+}
+
+/// The closing summary.
+pub fn summary(report: &CheckReport) -> String {
+    let count = |v| report.scenarios.iter().filter(|s| s.verdict == v).count();
+    let mut text = format!(
+        "\n{} passed, {} failed, {} skipped in {:.0} s (context {}, namespace {})\n",
+        count(Verdict::Pass),
+        count(Verdict::Fail),
+        count(Verdict::Skip),
+        report.seconds,
+        report.context,
+        report.namespace
+    );
+    if report.interrupted {
+        text.push_str("interrupted before the scenarios finished\n");
+    }
+    text.push_str(&format!("cleanup: {}\n", report.cleanup));
+    text
+}
+
+pub fn json(report: &CheckReport) -> String {
+    serde_json::to_string_pretty(report).expect("reports serialize") + "\n"
+}
+
+pub fn junit(report: &CheckReport) -> String {
+    let count = |v| report.scenarios.iter().filter(|s| s.verdict == v).count();
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"deploycheck cluster\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{:.3}\">\n",
+        report.scenarios.len(),
+        count(Verdict::Fail),
+        count(Verdict::Skip),
+        report.seconds
+    );
+    for outcome in &report.scenarios {
+        xml.push_str(&format!(
+            "    <testcase classname=\"cluster\" name=\"{}: {}\">\n",
+            xml_escape(outcome.id),
+            xml_escape(outcome.title)
+        ));
+        match outcome.verdict {
+            Verdict::Fail => xml.push_str(&format!(
+                "      <failure message=\"{}\">{}</failure>\n",
+                xml_escape(&outcome.detail),
+                xml_escape(&line(outcome))
+            )),
+            Verdict::Skip => xml.push_str(&format!(
+                "      <skipped message=\"{}\"/>\n",
+                xml_escape(&outcome.detail)
+            )),
+            Verdict::Pass => {}
+        }
+        xml.push_str(&format!(
+            "      <system-out>{}</system-out>\n    </testcase>\n",
+            xml_escape(&line(outcome))
+        ));
+    }
+    xml.push_str(&format!(
+        "    <system-out>{}</system-out>\n  </testsuite>\n</testsuites>\n",
+        xml_escape(&summary(report))
+    ));
+    xml
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> CheckReport {
+        let mut failed = ScenarioOutcome::fail("replicas", "deleted app-a; no replacement <ready>");
+        failed.diagnostics = Some("hint: the image cannot be pulled".into());
+        CheckReport {
+            context: "kind-kind".into(),
+            namespace: "deploycheck-abc123".into(),
+            deployed: true,
+            scenarios: vec![
+                ScenarioOutcome::pass("deploy", "rolled out"),
+                failed,
+                ScenarioOutcome::skip("hpa", "no metrics"),
+            ],
+            cleanup: "deleted namespace `deploycheck-abc123`".into(),
+            interrupted: false,
+            seconds: 42.0,
+        }
+    }
+
+    #[test]
+    fn junit_has_one_case_per_scenario_with_the_failure_text_and_diagnostics() {
+        let xml = junit(&report());
+        assert_eq!(xml.matches("<testcase ").count(), 3);
+        assert!(xml.contains("tests=\"3\" failures=\"1\" skipped=\"1\""));
+        assert!(
+            xml.contains("<failure message=\"deleted app-a; no replacement &lt;ready&gt;\">"),
+            "{xml}"
+        );
+        assert!(xml.contains("hint: the image cannot be pulled"), "{xml}");
+        assert!(xml.contains("<skipped message=\"no metrics\"/>"));
+    }
+
+    #[test]
+    fn the_summary_counts_and_says_what_cleanup_did() {
+        let text = summary(&report());
+        assert!(
+            text.contains("1 passed, 1 failed, 1 skipped in 42 s"),
+            "{text}"
+        );
+        assert!(text.contains("cleanup: deleted namespace"), "{text}");
+        let parsed: serde_json::Value = serde_json::from_str(&json(&report())).unwrap();
+        assert_eq!(parsed["scenarios"][1]["verdict"], "fail");
+    }
+}

@@ -1,0 +1,190 @@
+//! `@cluster` steps (built with `--features e2e` only): one deployment per test run, shared by
+//! every scenario, and deleted when the run ends. A scenario the harness skipped (a remote
+//! context, say) fails here: cucumber has no run-time skip, and a gate must never count a
+//! skip as a pass.
+
+use std::sync::Arc;
+
+use cucumber::{given, then};
+use deploycheck::api::Verdict;
+use deploycheck::check::{self, CheckReport, Keep};
+use deploycheck::cluster::{self, Cluster as _, KubeCluster};
+use deploycheck::forward::Forwarder;
+use deploycheck::profile::Profile;
+use deploycheck::scenario::{self, ScenarioOutcome, Target};
+use tokio::sync::{Mutex, OnceCell};
+
+use super::DeployWorld;
+
+struct Session {
+    target: Target<KubeCluster>,
+    created: bool,
+    deploy: ScenarioOutcome,
+    app: Forwarder,
+    database: Forwarder,
+    outcomes: Mutex<Vec<ScenarioOutcome>>,
+}
+
+static SESSION: OnceCell<Result<Session, String>> = OnceCell::const_new();
+
+async fn start() -> Result<Session, String> {
+    let context = std::env::var("DEPLOYCHECK_CONTEXT").ok();
+    let (client, context) = cluster::connect(context.as_deref())
+        .await
+        .map_err(|e| format!("`cargo test --features e2e` needs a cluster: {e}"))?;
+    let cluster = Arc::new(KubeCluster::new(client, context));
+    let profile = Profile::built_in("reference").map_err(|e| e.to_string())?;
+    let existing = std::env::var("DEPLOYCHECK_NAMESPACE").ok();
+    let manifests = match &existing {
+        Some(_) => None,
+        None => {
+            let overlay =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../k8s/overlays/dev");
+            Some(check::load_manifests(&overlay).map_err(|e| e.to_string())?)
+        }
+    };
+    let namespace = existing
+        .clone()
+        .unwrap_or_else(cluster::throwaway_namespace_name);
+    check::preflight(&*cluster, &namespace, &profile, manifests.is_some())
+        .await
+        .map_err(|e| format!("`cargo test --features e2e` needs a cluster: {e}"))?;
+    if manifests.is_some() {
+        cluster
+            .create_namespace(&namespace)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let destructive = cluster::safety::decide(
+        cluster.context(),
+        std::env::var_os("DEPLOYCHECK_ALLOW_DESTRUCTIVE").is_some(),
+    );
+    let target = Target {
+        cluster: cluster.clone(),
+        namespace,
+        profile,
+        destructive,
+    };
+    let mut deploy = scenario::deploy::roll_out(&target, manifests.as_deref()).await;
+    if deploy.verdict == Verdict::Fail {
+        deploy.diagnostics = Some(deploycheck::diagnose::collect(&target).await.to_string());
+    }
+    let p = &target.profile;
+    let app = Forwarder::start(
+        cluster.clone(),
+        &target.namespace,
+        &p.app.service,
+        p.app.port,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let database = Forwarder::start(
+        cluster.clone(),
+        &target.namespace,
+        &p.database.service,
+        p.database.port,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(Session {
+        target,
+        created: existing.is_none(),
+        deploy,
+        app,
+        database,
+        outcomes: Mutex::default(),
+    })
+}
+
+async fn session() -> &'static Session {
+    match SESSION.get_or_init(start).await {
+        Ok(session) => session,
+        Err(error) => panic!("{error}"),
+    }
+}
+
+#[given("the stack is deployed in the cluster")]
+async fn deployed(_world: &mut DeployWorld) {
+    session().await;
+}
+
+#[then(expr = "the {string} scenario passes")]
+async fn passes(_world: &mut DeployWorld, id: String) {
+    let session = session().await;
+    let mut outcome = if id == "deploy" {
+        session.deploy.clone()
+    } else {
+        check::run_one(
+            &session.target,
+            &id,
+            &session.app.base_url(),
+            session.database.address,
+        )
+        .await
+    };
+    if outcome.verdict == Verdict::Fail && outcome.diagnostics.is_none() {
+        outcome.diagnostics = Some(
+            deploycheck::diagnose::collect(&session.target)
+                .await
+                .to_string(),
+        );
+    }
+    let text = deploycheck::report::cluster::line(&outcome);
+    println!("{text}");
+    let verdict = outcome.verdict;
+    session.outcomes.lock().await.push(outcome);
+    match verdict {
+        Verdict::Pass => {}
+        Verdict::Skip => panic!("skipped, which a gate counts as not passed:\n{text}"),
+        Verdict::Fail => panic!("{text}"),
+    }
+}
+
+/// After the run: reports under target/deploycheck-reports (or DEPLOYCHECK_REPORTS) and the
+/// namespace deleted unless DEPLOYCHECK_KEEP says otherwise.
+pub async fn finish() {
+    let Some(Ok(session)) = SESSION.get() else {
+        return;
+    };
+    let scenarios = session.outcomes.lock().await.clone();
+    let failed = scenarios.iter().any(|s| s.verdict != Verdict::Pass);
+    let keep = match std::env::var("DEPLOYCHECK_KEEP").as_deref() {
+        Ok("always") => Keep::Always,
+        Ok("on-failure") => Keep::OnFailure,
+        _ => Keep::Never,
+    };
+    let cluster = &*session.target.cluster;
+    let cleanup = check::clean_up(
+        cluster,
+        &session.target.namespace,
+        session.created,
+        keep,
+        failed,
+        session.target.profile.cluster.namespace_delete,
+        std::future::pending(),
+    )
+    .await;
+    println!("cleanup: {cleanup}");
+    let report = CheckReport {
+        context: cluster.context().to_string(),
+        namespace: session.target.namespace.clone(),
+        deployed: session.created,
+        scenarios,
+        cleanup,
+        interrupted: false,
+        seconds: 0.0,
+    };
+    let dir = std::env::var_os("DEPLOYCHECK_REPORTS").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/deploycheck-reports"),
+        std::path::PathBuf::from,
+    );
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(
+        dir.join("cluster.json"),
+        deploycheck::report::cluster::json(&report),
+    );
+    let _ = std::fs::write(
+        dir.join("cluster.xml"),
+        deploycheck::report::cluster::junit(&report),
+    );
+}
