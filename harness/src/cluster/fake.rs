@@ -214,7 +214,8 @@ impl Cluster for ScriptedCluster {
         namespace: &str,
         kind: WorkloadKind,
         name: &str,
-    ) -> Result<(), ClusterError> {
+        _deadline: Duration,
+    ) -> Result<(), WaitError> {
         self.check("delete_workload", namespace)?;
         self.record(format!("delete {kind}/{name}"));
         Ok(())

@@ -281,6 +281,15 @@ pub fn reapplicable(mut object: serde_json::Value) -> serde_json::Value {
     if let Some(map) = object.as_object_mut() {
         map.remove("status");
     }
+    for claim in object["spec"]["volumeClaimTemplates"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        if let Some(claim) = claim.as_object_mut() {
+            claim.remove("status");
+        }
+    }
     if let Some(metadata) = object["metadata"].as_object_mut() {
         for key in [
             "uid",
@@ -403,6 +412,12 @@ impl KubeCluster {
             }
             Err(_) => Ok(None),
         }
+    }
+}
+
+fn wait_error(error: kube::runtime::wait::Error) -> kube::Error {
+    match error {
+        kube::runtime::wait::Error::ProbeFailed(e) => probe_error(e),
     }
 }
 
@@ -622,26 +637,47 @@ impl Cluster for KubeCluster {
         namespace: &str,
         kind: WorkloadKind,
         name: &str,
-    ) -> Result<(), ClusterError> {
+        deadline: Duration,
+    ) -> Result<(), WaitError> {
+        // Foreground: the object goes only after its pods, so "gone" means "pods gone too".
         let params = DeleteParams {
             propagation_policy: Some(PropagationPolicy::Foreground),
             ..DeleteParams::default()
         };
-        let result = match kind {
-            WorkloadKind::Deployment => {
-                Api::<Deployment>::namespaced(self.client.clone(), namespace)
-                    .delete(name, &params)
-                    .await
-                    .map(drop)
-            }
-            WorkloadKind::StatefulSet => {
-                Api::<StatefulSet>::namespaced(self.client.clone(), namespace)
-                    .delete(name, &params)
-                    .await
-                    .map(drop)
+        let action = format!("deleting {kind} {name}");
+        let wait = async {
+            match kind {
+                WorkloadKind::Deployment => {
+                    let api = Api::<Deployment>::namespaced(self.client.clone(), namespace);
+                    let uid = api
+                        .delete(name, &params)
+                        .await
+                        .map(|e| e.left().and_then(|d| d.metadata.uid).unwrap_or_default())?;
+                    await_condition(api, name, conditions::is_deleted(&uid))
+                        .await
+                        .map(drop)
+                        .map_err(wait_error)
+                }
+                WorkloadKind::StatefulSet => {
+                    let api = Api::<StatefulSet>::namespaced(self.client.clone(), namespace);
+                    let uid = api
+                        .delete(name, &params)
+                        .await
+                        .map(|e| e.left().and_then(|s| s.metadata.uid).unwrap_or_default())?;
+                    await_condition(api, name, conditions::is_deleted(&uid))
+                        .await
+                        .map(drop)
+                        .map_err(wait_error)
+                }
             }
         };
-        result.map_err(|e| self.error(&format!("deleting {kind} {name}"), namespace, e))
+        match tokio::time::timeout(deadline, wait).await {
+            Ok(result) => result.map_err(|e| WaitError::Cluster(self.error(&action, namespace, e))),
+            Err(_) => Err(WaitError::Timeout {
+                waited: deadline,
+                last_seen: format!("{kind} {name} still terminating (finalizers or stuck pods)"),
+            }),
+        }
     }
 
     async fn workload(

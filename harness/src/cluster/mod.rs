@@ -306,13 +306,15 @@ pub trait Cluster: Sync {
         name: &str,
     ) -> impl Future<Output = Result<Option<serde_json::Value>, ClusterError>> + Send;
 
-    /// Deletes a workload; its pods go with it, PersistentVolumeClaims stay.
+    /// Deletes a workload and waits until it and its pods are gone (PersistentVolumeClaims
+    /// stay), at most `deadline`.
     fn delete_workload(
         &self,
         namespace: &str,
         kind: WorkloadKind,
         name: &str,
-    ) -> impl Future<Output = Result<(), ClusterError>> + Send;
+        deadline: Duration,
+    ) -> impl Future<Output = Result<(), WaitError>> + Send;
 
     fn workload(
         &self,

@@ -135,17 +135,21 @@ pub async fn statefulset_recreation<C: Cluster>(
     };
     let probe = prober(base_url, deadline * 3);
     let started = Instant::now();
-    if let Err(error) = cluster
-        .delete_workload(namespace, WorkloadKind::StatefulSet, name)
+    let mut mismatches = Vec::new();
+    match cluster
+        .delete_workload(namespace, WorkloadKind::StatefulSet, name, deadline)
         .await
     {
-        return ScenarioOutcome::fail(ID, error.to_string());
+        Ok(()) => {}
+        Err(WaitError::Cluster(error)) => return ScenarioOutcome::fail(ID, error.to_string()),
+        Err(timeout) => mismatches.push(format!("StatefulSet {name} did not go away: {timeout}")),
     }
-    let mut mismatches = Vec::new();
+    // The claims must outlive the StatefulSet, or the data went with it.
     let none_left = |pods: &[PodState]| pods.is_empty();
-    if let Err(error) = cluster
-        .wait_pods(namespace, &target.db_selector(), &none_left, deadline)
-        .await
+    if mismatches.is_empty()
+        && let Err(error) = cluster
+            .wait_pods(namespace, &target.db_selector(), &none_left, deadline)
+            .await
     {
         mismatches.push(format!("the StatefulSet's pods did not go away: {error}"));
     }
