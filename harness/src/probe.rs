@@ -25,9 +25,11 @@ pub struct DriveConfig {
     /// Hard bounds: the run stops at whichever comes first.
     pub max_duration: Duration,
     pub max_requests: u64,
-    /// One connection per request, so a round-robin forwarder spreads every request and new
-    /// pods get traffic at once (a kept-alive connection stays on the pod it first reached).
-    pub fresh_connections: bool,
+    /// A worker opens a new connection after this many requests (0: never), so a round-robin
+    /// forwarder spreads the load and pods the HPA adds get traffic soon (a kept-alive
+    /// connection stays on the pod it first reached); fewer reconnects keep port-forward
+    /// set-up cost out of the load.
+    pub reconnect_every: u64,
     pub timeout: Duration,
 }
 
@@ -41,7 +43,7 @@ impl DriveConfig {
             pause: Duration::from_millis(100),
             max_duration,
             max_requests: 100_000,
-            fresh_connections: false,
+            reconnect_every: 0,
             timeout: Duration::from_secs(5),
         }
     }
@@ -146,19 +148,22 @@ impl Driver {
     /// # Errors
     /// The HTTP client cannot be built.
     pub fn start(config: DriveConfig) -> Result<Self, reqwest::Error> {
-        let mut builder = reqwest::Client::builder().timeout(config.timeout);
-        if config.fresh_connections {
-            builder = builder.pool_max_idle_per_host(0);
-        }
-        let client = builder.build()?;
+        let build = {
+            let timeout = config.timeout;
+            move || reqwest::Client::builder().timeout(timeout).build()
+        };
+        // Fails here, not in a worker, if the client cannot be built at all.
+        build()?;
         let stop = Arc::new(AtomicBool::new(false));
         let record = Arc::new(Mutex::new(Record::new()));
         let deadline = Instant::now() + config.max_duration;
         let workers = (0..config.workers.max(1))
             .map(|worker| {
-                let (client, stop, record, config) =
-                    (client.clone(), stop.clone(), record.clone(), config.clone());
+                let (stop, record, config) = (stop.clone(), record.clone(), config.clone());
+                let build = build.clone();
                 tokio::spawn(async move {
+                    let Ok(mut client) = build() else { return };
+                    let mut sent_on_connection = 0;
                     let mut turn = worker;
                     // Every worker sends at least one request, so a stop that comes early
                     // never yields a vacuous "nothing failed".
@@ -170,6 +175,16 @@ impl Driver {
                         }
                         let path = &config.paths[turn % config.paths.len()];
                         turn += 1;
+                        if config.reconnect_every > 0
+                            && sent_on_connection >= config.reconnect_every
+                        {
+                            // Dropping the client closes its pooled connections.
+                            if let Ok(fresh) = build() {
+                                client = fresh;
+                            }
+                            sent_on_connection = 0;
+                        }
+                        sent_on_connection += 1;
                         let sent = Instant::now();
                         let failure = match client
                             .get(format!("{}{path}", config.base_url))
@@ -225,7 +240,12 @@ impl Driver {
     /// Stops the workers (after their request in flight) and returns the whole run.
     pub async fn stop(self) -> DriveStats {
         self.stop.store(true, Ordering::Relaxed);
-        for worker in self.workers {
+        self.finish().await
+    }
+
+    /// Waits until the run reaches one of its bounds and returns it.
+    pub async fn finish(mut self) -> DriveStats {
+        for worker in std::mem::take(&mut self.workers) {
             let _ = worker.await;
         }
         let record = self.record.lock().unwrap();
@@ -237,6 +257,16 @@ impl Driver {
         );
         total.failures = record.failures.clone();
         total
+    }
+}
+
+impl Drop for Driver {
+    /// An abandoned run (an interrupted check) stops its workers instead of loading on.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for worker in &self.workers {
+            worker.abort();
+        }
     }
 }
 
@@ -277,7 +307,7 @@ mod tests {
             pause: Duration::ZERO,
             max_duration: Duration::from_secs(20),
             max_requests,
-            fresh_connections: true,
+            reconnect_every: 1,
             timeout: Duration::from_secs(5),
         }
     }
@@ -285,8 +315,7 @@ mod tests {
     #[tokio::test]
     async fn a_healthy_app_has_no_failures_and_the_run_is_bounded_by_count() {
         let driver = Driver::start(config(server().await, "/ok", 50)).unwrap();
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let stats = driver.stop().await;
+        let stats = driver.finish().await;
         assert_eq!((stats.requests, stats.failed), (50, 0), "{stats:?}");
         assert!(stats.p50_ms > 0.0 && stats.p50_ms <= stats.max_ms);
     }
@@ -294,8 +323,7 @@ mod tests {
     #[tokio::test]
     async fn errors_and_refused_connections_count_as_failures_with_their_text() {
         let driver = Driver::start(config(server().await, "/flaky", 10)).unwrap();
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let stats = driver.stop().await;
+        let stats = driver.finish().await;
         assert_eq!((stats.requests, stats.failed), (10, 5), "{stats:?}");
         assert!(stats.failures[0].contains("503"), "{:?}", stats.failures);
 
@@ -304,8 +332,7 @@ mod tests {
         let url = format!("http://{}", closed.local_addr().unwrap());
         drop(closed);
         let driver = Driver::start(config(url, "/ok", 3)).unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let stats = driver.stop().await;
+        let stats = driver.finish().await;
         assert_eq!((stats.requests, stats.failed), (3, 3), "{stats:?}");
     }
 

@@ -46,6 +46,7 @@ pub struct ClusterSettings {
     pub db_down: DbDown,
     pub hpa_load_paths: Vec<String>,
     pub hpa_load_workers: usize,
+    pub hpa_seed_documents: u32,
 }
 
 /// How the app shows that its database is gone.

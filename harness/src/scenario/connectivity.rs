@@ -5,7 +5,8 @@
 use k8s_openapi::api::core::v1::{Container, PodTemplateSpec};
 
 use super::{ScenarioOutcome, Target};
-use crate::cluster::{Cluster, WorkloadKind};
+use crate::cluster::safety::Destructive;
+use crate::cluster::{Cluster, Ephemeral, WorkloadKind};
 
 const ID: &str = "connectivity";
 
@@ -129,6 +130,50 @@ pub fn helper_script(host: &str, port: u16) -> String {
     )
 }
 
+fn unresolved(output: &str) -> bool {
+    output.contains("bad address") || output.contains("can't resolve")
+}
+
+/// Retries the connection from an ephemeral container inside a ready app pod, which has the
+/// app's network identity (what a NetworkPolicy admits). It stays in that pod's spec, so only
+/// where destructive steps are allowed. Returns the pod, or why that did not prove anything.
+async fn from_app_pod<C: Cluster>(target: &Target<C>, host: &str) -> Result<String, String> {
+    if let Destructive::Refused(_) = target.destructive {
+        return Err(String::new());
+    }
+    let (namespace, profile) = (&target.namespace, &target.profile);
+    let pods = target
+        .cluster
+        .pods(namespace, &target.app_selector())
+        .await
+        .map_err(|e| format!("; {e}"))?;
+    let pod = pods
+        .iter()
+        .find(|p| p.ready && !p.deleting)
+        .ok_or("; no ready app pod to retry from")?;
+    let script = helper_script(host, profile.database.port);
+    let spec = Ephemeral {
+        pod: &pod.name,
+        target_container: &profile.app.container,
+        image: &profile.cluster.helper_image,
+        run_as_user: None,
+        script: &script,
+    };
+    match target
+        .cluster
+        .run_ephemeral(namespace, &spec, profile.cluster.recovery)
+        .await
+    {
+        Ok(run) if run.succeeded() => Ok(pod.name.clone()),
+        Ok(run) => Err(format!(
+            "; from inside app pod {} too: {}",
+            pod.name,
+            run.output.trim()
+        )),
+        Err(error) => Err(format!("; {error}")),
+    }
+}
+
 /// Runs the scenario; `base_url` reaches the app's Service (a forwarder).
 pub async fn service_name<C: Cluster>(target: &Target<C>, base_url: &str) -> ScenarioOutcome {
     let cluster = &*target.cluster;
@@ -209,20 +254,25 @@ pub async fn service_name<C: Cluster>(target: &Target<C>, base_url: &str) -> Sce
                 "from a pod in the namespace `{host}` resolves and port {} accepts connections",
                 profile.database.port
             )),
-            Ok(run) => {
-                let why = if run.output.contains("bad address")
-                    || run.output.contains("can't resolve")
-                {
-                    format!("`{host}` does not resolve inside the cluster")
-                } else {
-                    format!(
-                        "`{host}` resolves but port {} refuses or drops connections (is MongoDB \
-                         listening on 0.0.0.0, and does a NetworkPolicy let this pod in?)",
-                        profile.database.port
-                    )
-                };
-                mismatches.push(format!("{why}; helper output: {}", run.output.trim()));
-            }
+            Ok(run) if unresolved(&run.output) => mismatches.push(format!(
+                "`{host}` does not resolve inside the cluster; helper output: {}",
+                run.output.trim()
+            )),
+            Ok(run) => match from_app_pod(target, &host).await {
+                Ok(pod) => notes.push(format!(
+                    "a helper pod could not connect to `{host}` (a NetworkPolicy admits only the \
+                     app's pods, probably), but from inside app pod {pod} it resolves and port {} \
+                     accepts connections",
+                    profile.database.port
+                )),
+                Err(why) => mismatches.push(format!(
+                    "`{host}` resolves but port {} refuses or drops connections (is MongoDB \
+                     listening on 0.0.0.0? does a NetworkPolicy let the app in?); helper output: \
+                     {}{why}",
+                    profile.database.port,
+                    run.output.trim()
+                )),
+            },
             Err(error) => mismatches.push(format!("the helper pod failed: {error}")),
         }
     }
@@ -341,6 +391,65 @@ mod tests {
             scripts[0].contains("nc -z -w 5 mongodb 27017"),
             "{scripts:?}"
         );
+        stack.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_network_policy_that_admits_only_the_app_is_retried_from_an_app_pod() {
+        let stack = crate::demo::start("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let refused = HelperRun {
+            exit_code: Some(1),
+            output: "deploycheck: could not connect to mongodb:27017".into(),
+        };
+        let cluster = cluster_with(
+            serde_json::json!([{"name": "MONGODB_HOST", "value": "mongodb"}]),
+            refused.clone(),
+        )
+        .with(|s| {
+            s.helper_runs.push_back(HelperRun {
+                exit_code: Some(0),
+                output: "deploycheck: connected".into(),
+            });
+            s.pods.insert(
+                "app.kubernetes.io/name=deploycheck-app".into(),
+                vec![crate::cluster::fake::pod("app-a", "a", true)],
+            );
+        });
+        let target = target(cluster);
+        let outcome = service_name(&target, &stack.url).await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        assert!(
+            outcome
+                .detail
+                .contains("from inside app pod app-a it resolves"),
+            "{}",
+            outcome.detail
+        );
+        assert_eq!(
+            target.cluster.calls(),
+            [
+                "helper busybox:1.36",
+                "ephemeral busybox:1.36 in app-a/app as None"
+            ]
+        );
+
+        // On a remote context nothing is added to the app's pods: the failure stands.
+        let mut cluster = cluster_with(
+            serde_json::json!([{"name": "MONGODB_HOST", "value": "mongodb"}]),
+            refused,
+        );
+        cluster.context = "gke_prod".into();
+        let remote = super::super::tests::target(cluster);
+        let outcome = service_name(&remote, &stack.url).await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(
+            outcome.detail.contains("resolves but port 27017 refuses"),
+            "{}",
+            outcome.detail
+        );
+        assert_eq!(remote.cluster.calls(), ["helper busybox:1.36"]);
         stack.shutdown().await.unwrap();
     }
 

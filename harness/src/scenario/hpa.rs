@@ -11,6 +11,8 @@ use crate::cluster::{Cluster, HpaState};
 use crate::probe::{DriveConfig, Driver};
 
 const ID: &str = "hpa";
+/// Requests per connection before a worker reconnects (and lands on the next pod).
+const RECONNECT_EVERY: u64 = 20;
 /// How often the HPA is sampled: its controller syncs every 15 s, metrics resolve in 15-60 s.
 pub const SAMPLE: Duration = Duration::from_secs(5);
 
@@ -69,6 +71,13 @@ pub async fn scale_up_sampling<C: Cluster>(
         tokio::time::sleep(sample).await;
     };
     let minimum = hpa.min;
+    if let Err(error) = seed(base_url, profile.cluster.hpa_seed_documents).await {
+        return ScenarioOutcome::fail(
+            ID,
+            format!("could not store the documents the load reads: {error}"),
+        );
+    }
+
     let load = DriveConfig {
         base_url: base_url.trim_end_matches('/').into(),
         paths: profile.cluster.hpa_load_paths.clone(),
@@ -76,7 +85,7 @@ pub async fn scale_up_sampling<C: Cluster>(
         pause: Duration::ZERO,
         max_duration: deadline,
         max_requests: 50_000_000,
-        fresh_connections: true,
+        reconnect_every: RECONNECT_EVERY,
         timeout: Duration::from_secs(10),
     };
     let driver = match Driver::start(load) {
@@ -162,6 +171,53 @@ pub async fn scale_up_sampling<C: Cluster>(
     outcome
 }
 
+/// Makes `GET /data` return at least `wanted` documents, storing only the missing ones (a
+/// re-run against the same database adds nothing).
+///
+/// # Errors
+/// The first request that failed.
+pub async fn seed(base_url: &str, wanted: u32) -> Result<u32, String> {
+    if wanted == 0 {
+        return Ok(0);
+    }
+    let client = super::http_client();
+    let listed: serde_json::Value = client
+        .get(format!("{base_url}/data"))
+        .send()
+        .await
+        .map_err(|e| format!("GET /data: {e}"))?
+        .json()
+        .await
+        .map_err(|e| format!("GET /data did not answer a JSON list: {e}"))?;
+    let present = listed.as_array().map_or(0, Vec::len) as u32;
+    let missing = wanted.saturating_sub(present);
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let writers = (0..8).map(|_| {
+        let (client, next, url) = (client.clone(), next.clone(), format!("{base_url}/data"));
+        tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= missing {
+                    return Ok(());
+                }
+                let response = client
+                    .post(&url)
+                    .json(&serde_json::json!({"deploycheck_load": i}))
+                    .send()
+                    .await
+                    .map_err(|e| format!("POST /data: {e}"))?;
+                if !response.status().is_success() {
+                    return Err(format!("POST /data answered {}", response.status()));
+                }
+            }
+        })
+    });
+    for writer in futures::future::join_all(writers).await {
+        writer.map_err(|e| e.to_string())??;
+    }
+    Ok(missing)
+}
+
 /// After the load: replicas come back down to the minimum (slow: scale-down stabilisation is
 /// five minutes by default).
 pub async fn scale_down<C: Cluster>(target: &Target<C>, sample: Duration) -> ScenarioOutcome {
@@ -228,10 +284,24 @@ mod tests {
         }
     }
 
+    /// A loopback app whose `GET /data` lists what `POST /data` stored.
     async fn app() -> String {
+        use axum::routing::get;
+        let stored = std::sync::Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
+        let (reader, writer) = (stored.clone(), stored);
         let app = axum::Router::new()
-            .route("/", axum::routing::get(|| async { "hi" }))
-            .route("/data", axum::routing::get(|| async { "[]" }));
+            .route("/", get(|| async { "hi" }))
+            .route(
+                "/data",
+                get(move || {
+                    let listed = reader.lock().unwrap().clone();
+                    async move { axum::Json(listed) }
+                })
+                .post(move |axum::Json(doc): axum::Json<serde_json::Value>| {
+                    writer.lock().unwrap().push(doc);
+                    async { axum::http::StatusCode::CREATED }
+                }),
+            );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -244,6 +314,7 @@ mod tests {
         target.profile.cluster.hpa_scale_up = Duration::from_millis(400);
         target.profile.cluster.recovery = Duration::from_millis(200);
         target.profile.cluster.hpa_load_workers = 2;
+        target.profile.cluster.hpa_seed_documents = 5;
         target
     }
 
@@ -321,6 +392,22 @@ mod tests {
             outcome.detail
         );
         assert!(!outcome.timeline.is_empty());
+    }
+
+    #[tokio::test]
+    async fn seeding_stores_only_the_missing_documents() {
+        let url = app().await;
+        assert_eq!(seed(&url, 5).await.unwrap(), 5);
+        assert_eq!(seed(&url, 7).await.unwrap(), 2);
+        assert_eq!(seed(&url, 7).await.unwrap(), 0);
+        let listed: Vec<serde_json::Value> = reqwest::get(format!("{url}/data"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 7);
+        assert!(seed("http://127.0.0.1:9", 1).await.is_err());
     }
 
     #[tokio::test]
