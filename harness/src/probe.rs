@@ -160,7 +160,6 @@ impl Driver {
         let workers = (0..config.workers.max(1))
             .map(|worker| {
                 let (stop, record, config) = (stop.clone(), record.clone(), config.clone());
-                let build = build.clone();
                 tokio::spawn(async move {
                     let Ok(mut client) = build() else { return };
                     let mut sent_on_connection = 0;

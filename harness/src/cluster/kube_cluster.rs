@@ -1267,4 +1267,731 @@ mod tests {
             ("Unknown", false, 0)
         );
     }
+
+    /// The decoded query pairs of a request (`?&a=b` as kube writes it included).
+    fn query_of(request: &Request<Body>) -> BTreeMap<String, String> {
+        fn decode(text: &str) -> String {
+            let bytes = text.as_bytes();
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < bytes.len() {
+                match bytes[i] {
+                    b'+' => out.push(b' '),
+                    b'%' if i + 2 < bytes.len() => {
+                        let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                        out.push(u8::from_str_radix(hex, 16).unwrap());
+                        i += 2;
+                    }
+                    b => out.push(b),
+                }
+                i += 1;
+            }
+            String::from_utf8(out).unwrap()
+        }
+        request
+            .uri()
+            .query()
+            .unwrap_or_default()
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| {
+                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                (decode(key), decode(value))
+            })
+            .collect()
+    }
+
+    fn content_type(request: &Request<Body>) -> String {
+        request
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    }
+
+    fn respond_status(
+        send: mock::SendResponse<Response<Body>>,
+        code: u16,
+        json: serde_json::Value,
+    ) {
+        send.send_response(
+            Response::builder()
+                .status(code)
+                .body(Body::from(serde_json::to_vec(&json).unwrap()))
+                .unwrap(),
+        );
+    }
+
+    fn respond_text(send: mock::SendResponse<Response<Body>>, text: &str) {
+        send.send_response(
+            Response::builder()
+                .header(http::header::CONTENT_TYPE, "text/plain")
+                .body(Body::from(text.as_bytes().to_vec()))
+                .unwrap(),
+        );
+    }
+
+    /// Asserts that the client sends nothing more (it may also have gone away).
+    async fn no_further_request(handle: &mut mock::Handle<Request<Body>, Response<Body>>) {
+        if let Ok(Some((request, _))) =
+            tokio::time::timeout(Duration::from_millis(500), handle.next_request()).await
+        {
+            panic!("unexpected request {} {}", request.method(), request.uri());
+        }
+    }
+
+    fn api_resource_list(group_version: &str, resource: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": group_version,
+            "resources": [resource]
+        })
+    }
+
+    #[tokio::test]
+    async fn apply_discovers_the_kind_then_server_side_applies_it_into_the_namespace() {
+        let manifest = serde_json::json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": "web",
+                "namespace": "somewhere-else",
+                "labels": {"app": "web", "tier": "front"}
+            },
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}
+                }
+            }
+        });
+        let (cluster, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let (request, send) = handle.next_request().await.expect("a discovery request");
+            assert_eq!(request.method(), http::Method::GET);
+            assert_eq!(request.uri().path(), "/apis/apps/v1");
+            respond(
+                send,
+                api_resource_list(
+                    "apps/v1",
+                    serde_json::json!({
+                        "name": "deployments", "singularName": "deployment", "namespaced": true,
+                        "kind": "Deployment",
+                        "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]
+                    }),
+                ),
+            );
+
+            let (request, send) = handle.next_request().await.expect("an apply request");
+            assert_eq!(request.method(), http::Method::PATCH);
+            assert_eq!(
+                request.uri().path(),
+                "/apis/apps/v1/namespaces/shop/deployments/web"
+            );
+            let query = query_of(&request);
+            assert_eq!(
+                query.get("fieldManager").map(String::as_str),
+                Some("deploycheck")
+            );
+            assert_eq!(query.get("force").map(String::as_str), Some("true"));
+            assert_eq!(content_type(&request), "application/apply-patch+yaml");
+            let body = body_json(request).await;
+            assert_eq!(body["apiVersion"], "apps/v1");
+            assert_eq!(body["kind"], "Deployment");
+            assert_eq!(body["metadata"]["name"], "web");
+            assert_eq!(body["metadata"]["namespace"], "shop");
+            assert_eq!(
+                body["metadata"]["labels"],
+                serde_json::json!({
+                    "app": "web",
+                    "tier": "front",
+                    "app.kubernetes.io/managed-by": "deploycheck"
+                })
+            );
+            assert_eq!(body["spec"]["replicas"], 2);
+            assert_eq!(
+                body["spec"]["template"]["spec"]["containers"][0]["image"],
+                "nginx:1.27"
+            );
+            respond(send, body);
+            no_further_request(&mut handle).await;
+        });
+        let applied = cluster.apply("shop", &[manifest]).await;
+        server.await.unwrap();
+        assert_eq!(applied.unwrap(), vec!["Deployment/web".to_string()]);
+    }
+
+    #[tokio::test]
+    async fn apply_refuses_a_cluster_scoped_object_and_sends_no_patch() {
+        let manifest = serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": "reader"},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]
+        });
+        let (cluster, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let (request, send) = handle.next_request().await.expect("a discovery request");
+            assert_eq!(request.method(), http::Method::GET);
+            assert_eq!(request.uri().path(), "/apis/rbac.authorization.k8s.io/v1");
+            respond(
+                send,
+                api_resource_list(
+                    "rbac.authorization.k8s.io/v1",
+                    serde_json::json!({
+                        "name": "clusterroles", "singularName": "clusterrole", "namespaced": false,
+                        "kind": "ClusterRole",
+                        "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]
+                    }),
+                ),
+            );
+            no_further_request(&mut handle).await;
+        });
+        let result = cluster.apply("shop", &[manifest]).await;
+        server.await.unwrap();
+        match result {
+            Err(error @ ClusterError::Manifest { .. }) => {
+                let text = error.to_string();
+                assert!(text.contains("ClusterRole/reader"), "{text}");
+                assert!(text.contains("cluster-scoped"), "{text}");
+            }
+            other => panic!("expected a Manifest error, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn scale_merge_patches_the_scale_subresource_of_a_statefulset() {
+        let (cluster, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let (request, send) = handle.next_request().await.expect("a request");
+            assert_eq!(request.method(), http::Method::PATCH);
+            assert_eq!(
+                request.uri().path(),
+                "/apis/apps/v1/namespaces/shop/statefulsets/mongo/scale"
+            );
+            assert_eq!(content_type(&request), "application/merge-patch+json");
+            assert_eq!(
+                body_json(request).await,
+                serde_json::json!({"spec": {"replicas": 0}})
+            );
+            respond(
+                send,
+                serde_json::json!({
+                    "apiVersion": "autoscaling/v1", "kind": "Scale",
+                    "metadata": {"name": "mongo", "namespace": "shop"},
+                    "spec": {"replicas": 0}, "status": {"replicas": 3}
+                }),
+            );
+        });
+        let result = cluster
+            .scale("shop", WorkloadKind::StatefulSet, "mongo", 0)
+            .await;
+        server.await.unwrap();
+        result.unwrap();
+    }
+
+    #[tokio::test]
+    async fn restart_sets_a_restarted_at_annotation_on_the_pod_template() {
+        let (cluster, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let (request, send) = handle.next_request().await.expect("a request");
+            assert_eq!(request.method(), http::Method::PATCH);
+            assert_eq!(
+                request.uri().path(),
+                "/apis/apps/v1/namespaces/shop/deployments/web"
+            );
+            assert_eq!(content_type(&request), "application/merge-patch+json");
+            let body = body_json(request).await;
+            let annotations = body["spec"]["template"]["metadata"]["annotations"]
+                .as_object()
+                .unwrap_or_else(|| panic!("no template annotations in {body}"));
+            assert_eq!(annotations.len(), 1, "{body}");
+            let stamp = annotations["kubectl.kubernetes.io/restartedAt"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no restartedAt in {body}"));
+            let when =
+                time::OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339)
+                    .unwrap_or_else(|e| panic!("{stamp} is not RFC 3339: {e}"));
+            let age = time::OffsetDateTime::now_utc() - when;
+            assert!(
+                age >= time::Duration::ZERO && age < time::Duration::minutes(1),
+                "{stamp} is not now"
+            );
+            respond(
+                send,
+                serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}}),
+            );
+        });
+        let result = cluster.restart("shop", "web").await;
+        server.await.unwrap();
+        result.unwrap();
+    }
+
+    #[tokio::test]
+    async fn run_ephemeral_adds_a_restricted_container_waits_for_it_and_reads_its_log() {
+        let (cluster, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let (request, send) = handle.next_request().await.expect("a patch request");
+            assert_eq!(request.method(), http::Method::PATCH);
+            assert_eq!(
+                request.uri().path(),
+                "/api/v1/namespaces/shop/pods/web-1/ephemeralcontainers"
+            );
+            assert_eq!(
+                content_type(&request),
+                "application/strategic-merge-patch+json"
+            );
+            let body = body_json(request).await;
+            let containers = body["spec"]["ephemeralContainers"]
+                .as_array()
+                .unwrap_or_else(|| panic!("no ephemeralContainers in {body}"));
+            assert_eq!(containers.len(), 1, "{body}");
+            let container = &containers[0];
+            let name = container["name"].as_str().unwrap().to_string();
+            assert!(name.starts_with("deploycheck-"), "{name}");
+            assert_eq!(container["targetContainerName"], "app");
+            assert_eq!(container["image"], "busybox:1.37");
+            assert_eq!(
+                container["command"],
+                serde_json::json!(["sh", "-c", "kill -TERM 1"])
+            );
+            let security = &container["securityContext"];
+            assert_eq!(security["runAsUser"], 1000);
+            assert_eq!(security["runAsNonRoot"], true);
+            assert_eq!(security["allowPrivilegeEscalation"], false);
+            assert_eq!(security["capabilities"]["drop"], serde_json::json!(["ALL"]));
+            assert_eq!(security["seccompProfile"]["type"], "RuntimeDefault");
+
+            let pod = serde_json::json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "web-1", "namespace": "shop", "uid": "u1", "resourceVersion": "7"},
+                "spec": {"containers": [{"name": "app", "image": "web:1"}]},
+                "status": {
+                    "phase": "Running",
+                    "ephemeralContainerStatuses": [{
+                        "name": name, "image": "busybox:1.37", "imageID": "", "ready": false,
+                        "restartCount": 0,
+                        "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}
+                    }]
+                }
+            });
+            respond(send, pod.clone());
+
+            let (request, send) = handle.next_request().await.expect("a list request");
+            assert_eq!(request.method(), http::Method::GET);
+            assert_eq!(request.uri().path(), "/api/v1/namespaces/shop/pods");
+            let query = query_of(&request);
+            assert_eq!(
+                query.get("fieldSelector").map(String::as_str),
+                Some("metadata.name=web-1"),
+                "{}",
+                request.uri()
+            );
+            assert!(!query.contains_key("watch"), "{}", request.uri());
+            respond(
+                send,
+                serde_json::json!({
+                    "kind": "PodList", "apiVersion": "v1",
+                    "metadata": {"resourceVersion": "1"}, "items": [pod]
+                }),
+            );
+
+            let (request, send) = handle.next_request().await.expect("a log request");
+            assert_eq!(request.method(), http::Method::GET);
+            assert_eq!(
+                request.uri().path(),
+                "/api/v1/namespaces/shop/pods/web-1/log"
+            );
+            let query = query_of(&request);
+            assert_eq!(query.get("container"), Some(&name), "{}", request.uri());
+            assert_eq!(query.get("tailLines").map(String::as_str), Some("200"));
+            assert!(!query.contains_key("previous"), "{}", request.uri());
+            respond_text(send, "sent TERM to 1\n");
+            no_further_request(&mut handle).await;
+        });
+        let spec = Ephemeral {
+            pod: "web-1",
+            target_container: "app",
+            image: "busybox:1.37",
+            run_as_user: Some(1000),
+            script: "kill -TERM 1",
+        };
+        let run = tokio::time::timeout(
+            Duration::from_secs(20),
+            cluster.run_ephemeral("shop", &spec, Duration::from_secs(10)),
+        )
+        .await;
+        server.await.unwrap();
+        let run = run.expect("run_ephemeral returns").unwrap();
+        assert_eq!(
+            run,
+            HelperRun {
+                exit_code: Some(0),
+                output: "sent TERM to 1\n".into()
+            }
+        );
+    }
+
+    #[test]
+    fn restricted_security_runs_as_root_only_when_asked() {
+        let root = restricted_security(Some(0));
+        assert_eq!(
+            (&root["runAsUser"], &root["runAsNonRoot"]),
+            (&0.into(), &false.into())
+        );
+        let default = restricted_security(None);
+        assert_eq!(
+            (&default["runAsUser"], &default["runAsNonRoot"]),
+            (&65534.into(), &true.into())
+        );
+    }
+
+    #[tokio::test]
+    async fn delete_namespace_that_is_already_gone_is_deleted() {
+        let (cluster, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let (request, send) = handle.next_request().await.expect("a request");
+            assert_eq!(request.method(), http::Method::DELETE);
+            assert_eq!(
+                request.uri().path(),
+                "/api/v1/namespaces/deploycheck-abc123"
+            );
+            assert_eq!(body_json(request).await["propagationPolicy"], "Background");
+            respond(
+                send,
+                serde_json::json!({
+                    "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                    "details": {"name": "deploycheck-abc123", "kind": "namespaces", "uid": "u1"}
+                }),
+            );
+            no_further_request(&mut handle).await;
+        });
+        let result = cluster
+            .delete_namespace("deploycheck-abc123", Duration::from_secs(5))
+            .await;
+        server.await.unwrap();
+        assert_eq!(result.unwrap(), NamespaceGone::Deleted);
+    }
+
+    #[test]
+    fn hpa_state_reads_cpu_target_and_current_utilisation() {
+        let hpa: HorizontalPodAutoscaler = serde_json::from_value(serde_json::json!({
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                "minReplicas": 2,
+                "maxReplicas": 6,
+                "metrics": [
+                    {"type": "Resource", "resource": {"name": "memory",
+                        "target": {"type": "Utilization", "averageUtilization": 80}}},
+                    {"type": "Resource", "resource": {"name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": 70}}}
+                ]
+            },
+            "status": {
+                "currentReplicas": 2,
+                "desiredReplicas": 4,
+                "lastScaleTime": "2026-01-05T10:00:00Z",
+                "currentMetrics": [
+                    {"type": "Resource", "resource": {"name": "memory",
+                        "current": {"averageUtilization": 40, "averageValue": "20Mi"}}},
+                    {"type": "Resource", "resource": {"name": "cpu",
+                        "current": {"averageUtilization": 142, "averageValue": "142m"}}}
+                ],
+                "conditions": [
+                    {"type": "AbleToScale", "status": "True", "reason": "SucceededRescale",
+                     "message": "the HPA controller was able to update the target scale to 4",
+                     "lastTransitionTime": "2026-01-05T10:00:00Z"}
+                ]
+            }
+        }))
+        .unwrap();
+        assert_eq!(
+            hpa_state(&hpa),
+            HpaState {
+                name: "web".into(),
+                target: "Deployment/web".into(),
+                min: 2,
+                max: 6,
+                current: 2,
+                desired: 4,
+                cpu_percent: Some(142),
+                cpu_target: Some(70),
+                conditions: vec![Condition {
+                    kind: "AbleToScale".into(),
+                    status: "True".into(),
+                    reason: "SucceededRescale".into(),
+                    message: "the HPA controller was able to update the target scale to 4".into(),
+                }],
+            }
+        );
+    }
+
+    #[test]
+    fn hpa_state_without_current_metrics_has_unknown_cpu() {
+        let hpa: HorizontalPodAutoscaler = serde_json::from_value(serde_json::json!({
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web"},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                "maxReplicas": 5,
+                "metrics": [{"type": "Resource", "resource": {"name": "cpu",
+                    "target": {"type": "Utilization", "averageUtilization": 70}}}]
+            },
+            "status": {
+                "currentReplicas": 1,
+                "desiredReplicas": 1,
+                "conditions": [
+                    {"type": "ScalingActive", "status": "False", "reason": "FailedGetResourceMetric",
+                     "message": "unable to get metrics for resource cpu",
+                     "lastTransitionTime": "2026-01-05T10:00:00Z"}
+                ]
+            }
+        }))
+        .unwrap();
+        let state = hpa_state(&hpa);
+        assert_eq!(state.cpu_percent, None);
+        assert_eq!(state.cpu_target, Some(70));
+        assert_eq!(
+            (state.min, state.max, state.current, state.desired),
+            (1, 5, 1, 1)
+        );
+        assert_eq!(state.conditions[0].reason, "FailedGetResourceMetric");
+    }
+
+    fn deployment(generation: i64, observed_generation: i64) -> Deployment {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web", "generation": generation},
+            "spec": {
+                "replicas": 3,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": "web:2"}]}}
+            },
+            "status": {
+                "observedGeneration": observed_generation,
+                "replicas": 3,
+                "readyReplicas": 3,
+                "availableReplicas": 3,
+                "updatedReplicas": 3,
+                "conditions": [
+                    {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
+                     "message": "Deployment has minimum availability."},
+                    {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
+                     "message": "ReplicaSet \"web-5d4f\" has successfully progressed."}
+                ]
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_deployment_whose_latest_spec_is_not_observed_is_not_rolled_out() {
+        let state = deployment_state(&deployment(3, 2));
+        assert_eq!(
+            (state.desired, state.ready, state.available, state.updated),
+            (3, 3, 3, 3)
+        );
+        assert!(!state.observed);
+        assert!(!state.rolled_out());
+        assert!(
+            state.summary().contains("latest spec not yet observed"),
+            "{}",
+            state.summary()
+        );
+        assert_eq!(state.conditions.len(), 2);
+        // The same counts with the spec observed are a finished rollout.
+        let state = deployment_state(&deployment(3, 3));
+        assert!(state.observed && state.rolled_out(), "{state:?}");
+    }
+
+    #[test]
+    fn a_ready_statefulset_is_rolled_out() {
+        let statefulset: StatefulSet = serde_json::from_value(serde_json::json!({
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {"name": "mongo", "generation": 2},
+            "spec": {
+                "replicas": 3,
+                "serviceName": "mongo",
+                "selector": {"matchLabels": {"app": "mongo"}},
+                "template": {"metadata": {"labels": {"app": "mongo"}},
+                    "spec": {"containers": [{"name": "mongo", "image": "mongo:8"}]}}
+            },
+            "status": {
+                "observedGeneration": 2,
+                "replicas": 3,
+                "readyReplicas": 3,
+                "availableReplicas": 3,
+                "currentReplicas": 3,
+                "updatedReplicas": 3,
+                "currentRevision": "mongo-7c9",
+                "updateRevision": "mongo-7c9"
+            }
+        }))
+        .unwrap();
+        let state = statefulset_state(&statefulset);
+        assert_eq!(
+            state,
+            WorkloadState {
+                name: "mongo".into(),
+                desired: 3,
+                ready: 3,
+                available: 3,
+                updated: 3,
+                observed: true,
+                conditions: vec![],
+            }
+        );
+        assert!(state.rolled_out());
+    }
+
+    #[test]
+    fn reapplicable_strips_what_the_server_owns_and_keeps_the_rest() {
+        let live = serde_json::json!({
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {
+                "name": "mongo",
+                "namespace": "shop",
+                "uid": "0b6c1c4e-1111-2222-3333-444455556666",
+                "resourceVersion": "12345",
+                "generation": 4,
+                "creationTimestamp": "2026-01-05T10:00:00Z",
+                "labels": {"app": "mongo", "app.kubernetes.io/managed-by": "deploycheck"},
+                "annotations": {
+                    "kubectl.kubernetes.io/last-applied-configuration": "{}",
+                    "team": "data"
+                },
+                "managedFields": [{"manager": "deploycheck", "operation": "Apply"}]
+            },
+            "spec": {
+                "replicas": 3,
+                "serviceName": "mongo",
+                "volumeClaimTemplates": [{
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolumeClaim",
+                    "metadata": {"name": "data"},
+                    "spec": {"accessModes": ["ReadWriteOnce"],
+                        "resources": {"requests": {"storage": "1Gi"}}},
+                    "status": {"phase": "Pending"}
+                }]
+            },
+            "status": {"replicas": 3, "readyReplicas": 3}
+        });
+        assert_eq!(
+            reapplicable(live),
+            serde_json::json!({
+                "apiVersion": "apps/v1",
+                "kind": "StatefulSet",
+                "metadata": {
+                    "name": "mongo",
+                    "namespace": "shop",
+                    "labels": {"app": "mongo", "app.kubernetes.io/managed-by": "deploycheck"},
+                    "annotations": {"team": "data"}
+                },
+                "spec": {
+                    "replicas": 3,
+                    "serviceName": "mongo",
+                    "volumeClaimTemplates": [{
+                        "apiVersion": "v1",
+                        "kind": "PersistentVolumeClaim",
+                        "metadata": {"name": "data"},
+                        "spec": {"accessModes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": "1Gi"}}}
+                    }]
+                }
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_403_status_is_forbidden() {
+        let (cluster, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let (request, send) = handle.next_request().await.expect("a request");
+            assert_eq!(request.method(), http::Method::GET);
+            assert_eq!(request.uri().path(), "/api/v1/namespaces/shop/pods");
+            assert_eq!(
+                query_of(&request).get("labelSelector").map(String::as_str),
+                Some("app=web")
+            );
+            respond_status(
+                send,
+                403,
+                serde_json::json!({
+                    "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                    "message": "pods is forbidden: User \"ci\" cannot list resource \"pods\" in API group \"\" in the namespace \"shop\"",
+                    "reason": "Forbidden", "details": {"kind": "pods"}, "code": 403
+                }),
+            );
+        });
+        let result = cluster.pods("shop", "app=web").await;
+        server.await.unwrap();
+        let error = result.unwrap_err();
+        assert!(matches!(error, ClusterError::Forbidden { .. }), "{error:?}");
+        let text = error.to_string();
+        assert!(
+            text.starts_with(
+                "listing pods app=web in namespace `shop` is forbidden: pods is forbidden"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("is forbidden"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_connection_is_unreachable() {
+        let (cluster, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let (request, send) = handle.next_request().await.expect("a request");
+            assert_eq!(request.uri().path(), "/api/v1/namespaces/shop/pods");
+            send.send_error(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "tcp connect error: Connection refused (os error 111)",
+            ));
+        });
+        let result = cluster.pods("shop", "app=web").await;
+        server.await.unwrap();
+        let error = result.unwrap_err();
+        assert!(
+            matches!(error, ClusterError::Unreachable { .. }),
+            "{error:?}"
+        );
+        let text = error.to_string();
+        assert!(
+            text.starts_with("cannot reach the cluster of context `kind-test`"),
+            "{text}"
+        );
+        assert!(text.contains("Connection refused"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_gone_server_is_unreachable() {
+        let (cluster, handle) = mocked();
+        drop(handle);
+        let error =
+            tokio::time::timeout(Duration::from_secs(5), cluster.delete_pod("shop", "web-1"))
+                .await
+                .expect("the call returns")
+                .unwrap_err();
+        assert!(
+            matches!(error, ClusterError::Unreachable { .. }),
+            "{error:?}"
+        );
+        assert!(
+            error
+                .to_string()
+                .starts_with("cannot reach the cluster of context `kind-test`"),
+            "{error}"
+        );
+    }
 }
