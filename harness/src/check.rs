@@ -560,6 +560,28 @@ mod tests {
             "{text}"
         );
 
+        // A second interrupt skips the deletion and says what was left and how to remove it.
+        let skipped = ScriptedCluster::new("kind-kind");
+        let text = clean_up(
+            &skipped,
+            "deploycheck-x",
+            true,
+            Keep::Never,
+            true,
+            Duration::from_secs(1),
+            std::future::ready(()),
+        )
+        .await;
+        assert!(
+            text.starts_with("cleanup skipped (second interrupt); left namespace `deploycheck-x`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("kubectl --context kind-kind delete namespace deploycheck-x"),
+            "{text}"
+        );
+        assert!(skipped.calls().is_empty());
+
         // A namespace we did not create is never deleted; our helpers in it are.
         let given = ScriptedCluster::new("kind-kind").with(|s| {
             s.pods.insert(

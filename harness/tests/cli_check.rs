@@ -1,0 +1,113 @@
+//! `deploycheck check` as a user runs it without a usable cluster: every way of not being able
+//! to check is one sentence and exit 2, and nothing is created.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use assert_cmd::cargo::CommandCargoExt as _;
+
+/// A kubeconfig whose only context points at a closed loopback port.
+const UNREACHABLE: &str = r#"
+apiVersion: v1
+kind: Config
+current-context: kind-gone
+clusters:
+  - name: gone
+    cluster: {server: "https://127.0.0.1:9", insecure-skip-tls-verify: true}
+contexts:
+  - name: kind-gone
+    context: {cluster: gone, user: u}
+users:
+  - name: u
+    user: {token: not-a-token}
+"#;
+
+fn check(args: &[&str], kubeconfig: &Path) -> Output {
+    Command::cargo_bin("deploycheck")
+        .unwrap()
+        .arg("check")
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("NO_COLOR", "1")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn kubeconfig(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let path = dir.path().join("config");
+    std::fs::write(&path, UNREACHABLE).unwrap();
+    path
+}
+
+#[test]
+fn an_unreachable_cluster_is_one_sentence_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = check(&[], &kubeconfig(&dir));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.starts_with("deploycheck check: cannot reach the cluster of context `kind-gone`"),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 1, "{text}");
+}
+
+#[test]
+fn an_unknown_context_lists_the_known_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = check(&["--context", "prod"], &kubeconfig(&dir));
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output).trim(),
+        "deploycheck check: context `prod` is not in the kubeconfig (available: kind-gone)"
+    );
+}
+
+#[test]
+fn missing_kubeconfig_and_missing_manifests_say_what_to_do() {
+    let output = check(&[], Path::new("/nonexistent/kubeconfig"));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("set KUBECONFIG or create ~/.kube/config"),
+        "{}",
+        stderr(&output)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let output = check(&["--deploy", "no/such/overlay"], &kubeconfig(&dir));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no/such/overlay: no such file or directory"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn scenario_selection_is_checked_and_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = check(&["--only", "hpa,dns"], &kubeconfig(&dir));
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output).trim(),
+        "deploycheck check: unknown scenario `dns` (see --list)"
+    );
+
+    let output = check(&["--list"], &kubeconfig(&dir));
+    assert_eq!(output.status.code(), Some(0));
+    let listed = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(listed.lines().count(), 10, "{listed}");
+    assert!(listed.starts_with("deploy "), "{listed}");
+
+    let output = check(&["--deploy", "x", "--namespace", "shop"], &kubeconfig(&dir));
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "--deploy and --namespace exclude each other"
+    );
+}
