@@ -104,6 +104,9 @@ pub struct CheckArgs {
     /// Write the whole report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write a self-contained HTML page (HPA timeline and recovery charts) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -338,6 +341,7 @@ async fn run_check(args: &CheckArgs, profile: Option<&str>) -> u8 {
     for (path, text) in [
         (&args.junit, report::junit(&report)),
         (&args.json, report::json(&report)),
+        (&args.html, crate::report::html::html(&report)),
     ] {
         if let Some(path) = path {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod cluster;
+pub mod html;
 pub mod lint;
 pub mod load;
 pub mod local;
