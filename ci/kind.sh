@@ -200,7 +200,8 @@ phase_check() {
     --deploy k8s/overlays/dev \
     --keep on-failure \
     --junit "$reports/check.xml" \
-    --json "$reports/check.json" || rc=$?
+    --json "$reports/check.json" \
+    --html "$reports/check.html" || rc=$?
   case $rc in
     0) log "check passed" ;;
     1) log "check FAILED: at least one check failed (namespace kept for inspection; see $reports/check.xml)" ;;
@@ -222,7 +223,7 @@ phase_e2e() {
   case $rc in
     0) log "e2e passed" ;;
     124 | 137) log "e2e FAILED: timed out after ${E2E_TIMEOUT}s" ;;
-    *) log "e2e FAILED with exit status $rc (see $reports/features.xml)" ;;
+    *) log "e2e FAILED with exit status $rc (see $reports/cluster.xml, cluster.json, cluster.html)" ;;
   esac
   exit_if_failed "$rc"
 }
