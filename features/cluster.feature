@@ -2,7 +2,8 @@
 Feature: The stack works in a Kubernetes cluster
   Runs only under `cargo test --features e2e`, against the current kube context. The stack is
   deployed once from k8s/overlays/dev into a fresh namespace (or DEPLOYCHECK_NAMESPACE is
-  checked as it is), and the namespace is deleted at the end of the run.
+  checked as it is), and the namespace is deleted at the end of the run. `@slow` scenarios
+  (scale-down waits out the HPA's five-minute stabilisation) run only with DEPLOYCHECK_SLOW=1.
 
   Background:
     Given the stack is deployed in the cluster
@@ -28,6 +29,10 @@ Feature: The stack works in a Kubernetes cluster
   @serial
   Scenario: The HPA scales up under load
     Then the "hpa" scenario passes
+
+  @serial @slow
+  Scenario: After the load the HPA scales back down to the minimum
+    Then the "hpa-scale-down" scenario passes
 
   @destructive @serial
   Scenario: A frozen app is restarted by its liveness probe

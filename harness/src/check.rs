@@ -217,10 +217,11 @@ pub async fn run_one<C: Cluster + Send + 'static>(
         "recreate" => scenario::persistence::statefulset_recreation(target, app_url).await,
         "replicas" => scenario::replicas::replace_one_pod(target, app_url).await,
         "hpa" => scenario::hpa::scale_up(target, app_url).await,
-        "liveness" => scenario::healing::liveness_restart(target).await,
+        "liveness" => scenario::healing::liveness_restart(target, app_url).await,
         "readiness" => scenario::healing::readiness_follows_database(target, app_url).await,
         "resources" => scenario::resources::limits_and_security(target, database).await,
         "rolling" => scenario::rolling::restart_without_errors(target, app_url).await,
+        "hpa-scale-down" => scenario::hpa::scale_down(target, scenario::hpa::SAMPLE).await,
         other => ScenarioOutcome::fail("deploy", format!("unknown scenario `{other}`")),
     }
 }

@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::PodTemplateSpec;
 use super::{ScenarioOutcome, Target, connectivity::app_container, replicas::serving};
 use crate::cluster::safety::Destructive;
 use crate::cluster::{Cluster, Ephemeral, PodState, WorkloadKind, WorkloadState};
+use crate::probe::{DriveConfig, Driver};
 use crate::profile::DbDown;
 
 /// Stops every process the helper may signal except itself and PID 1, then counts the stopped
@@ -65,8 +66,9 @@ fn run_as_user(template: &PodTemplateSpec, container: &str) -> Option<i64> {
         })
 }
 
-/// Freezes one app pod and waits for the liveness restart.
-pub async fn liveness_restart<C: Cluster>(target: &Target<C>) -> ScenarioOutcome {
+/// Freezes one app pod and waits for the liveness restart; `base_url` reaches the app's Service
+/// (a prober counts what users saw meanwhile).
+pub async fn liveness_restart<C: Cluster>(target: &Target<C>, base_url: &str) -> ScenarioOutcome {
     const ID: &str = "liveness";
     let cluster = &*target.cluster;
     let (namespace, profile) = (&target.namespace, &target.profile);
@@ -104,8 +106,9 @@ pub async fn liveness_restart<C: Cluster>(target: &Target<C>) -> ScenarioOutcome
             ),
         );
     };
-    let started = Instant::now();
     let deadline = profile.cluster.recovery;
+    let probe = prober(base_url, &profile.app.health_path, deadline * 2);
+    let started = Instant::now();
     let freeze = cluster
         .run_ephemeral(
             namespace,
@@ -174,7 +177,7 @@ pub async fn liveness_restart<C: Cluster>(target: &Target<C>) -> ScenarioOutcome
             ));
         }
     }
-    ScenarioOutcome::from_mismatches(
+    let mut outcome = ScenarioOutcome::from_mismatches(
         ID,
         format!(
             "froze {}; its liveness probe failed, the kubelet restarted it and it was Ready again \
@@ -184,7 +187,22 @@ pub async fn liveness_restart<C: Cluster>(target: &Target<C>) -> ScenarioOutcome
         ),
         mismatches,
     )
-    .with_recovery(recovery)
+    .with_recovery(recovery);
+    outcome.requests = stop(probe).await;
+    outcome
+}
+
+/// A prober through the Service, reported with the scenario: failed requests are part of what
+/// a fault cost, not a verdict (a frozen pod stays in the endpoints until readiness notices).
+fn prober(base_url: &str, path: &str, max: Duration) -> Option<Driver> {
+    Driver::start(DriveConfig::prober(base_url, path, max)).ok()
+}
+
+async fn stop(probe: Option<Driver>) -> Option<crate::probe::DriveStats> {
+    match probe {
+        Some(probe) => Some(probe.stop().await),
+        None => None,
+    }
 }
 
 /// Scales the database to zero, checks the app's reaction, restores the database (always),
@@ -211,6 +229,7 @@ pub async fn readiness_follows_database<C: Cluster>(
         }
         Err(error) => return ScenarioOutcome::fail(ID, error.to_string()),
     };
+    let probe = prober(base_url, "/data", deadline * 4);
     if let Err(error) = cluster
         .scale(namespace, WorkloadKind::StatefulSet, statefulset, 0)
         .await
@@ -289,7 +308,8 @@ pub async fn readiness_follows_database<C: Cluster>(
         }
     }
     let recovery = restored.elapsed();
-    ScenarioOutcome::from_mismatches(
+    let requests = stop(probe).await;
+    let mut outcome = ScenarioOutcome::from_mismatches(
         ID,
         format!(
             "database down: the app reacted within {} ms; database back: everything Ready after \
@@ -299,7 +319,9 @@ pub async fn readiness_follows_database<C: Cluster>(
         ),
         mismatches,
     )
-    .with_recovery(recovery)
+    .with_recovery(recovery);
+    outcome.requests = requests;
+    outcome
 }
 
 /// Polls `GET /data` until it answers `status`.
@@ -399,7 +421,7 @@ mod tests {
     #[tokio::test]
     async fn a_frozen_app_restarted_by_liveness_passes() {
         let target = target(freezable("deploycheck: stopped 1", vec![liveness_event()]));
-        let outcome = liveness_restart(&target).await;
+        let outcome = liveness_restart(&target, "http://127.0.0.1:9").await;
         assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
         assert_eq!(
             target.cluster.calls(),
@@ -409,7 +431,11 @@ mod tests {
 
     #[tokio::test]
     async fn an_app_that_is_pid_1_is_skipped_with_the_fix() {
-        let outcome = liveness_restart(&target(freezable("deploycheck: stopped 0", vec![]))).await;
+        let outcome = liveness_restart(
+            &target(freezable("deploycheck: stopped 0", vec![])),
+            "http://127.0.0.1:9",
+        )
+        .await;
         assert_eq!(outcome.verdict, Verdict::Skip);
         assert!(
             outcome.detail.contains("shareProcessNamespace: true"),
@@ -420,7 +446,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_restart_without_a_liveness_event_and_missing_probes_fail() {
-        let outcome = liveness_restart(&target(freezable("deploycheck: stopped 1", vec![]))).await;
+        let outcome = liveness_restart(
+            &target(freezable("deploycheck: stopped 1", vec![])),
+            "http://127.0.0.1:9",
+        )
+        .await;
         assert_eq!(outcome.verdict, Verdict::Fail);
         assert!(
             outcome
@@ -436,7 +466,7 @@ mod tests {
                 template(false),
             );
         });
-        let outcome = liveness_restart(&target(no_probes)).await;
+        let outcome = liveness_restart(&target(no_probes), "http://127.0.0.1:9").await;
         assert_eq!(outcome.verdict, Verdict::Fail);
         assert_eq!(outcome.mismatches.len(), 2);
     }
@@ -453,7 +483,7 @@ mod tests {
                 .into(),
             );
         }));
-        let outcome = liveness_restart(&target).await;
+        let outcome = liveness_restart(&target, "http://127.0.0.1:9").await;
         assert_eq!(outcome.verdict, Verdict::Fail);
         assert!(
             outcome.detail.contains("did not restart it into Ready"),

@@ -83,6 +83,19 @@ pub fn template_mismatches(
     mismatches
 }
 
+/// Whether a container gets anything from a Secret (an env var or a whole Secret).
+pub fn uses_a_secret(container: &Container) -> bool {
+    container.env.iter().flatten().any(|v| {
+        v.value_from
+            .as_ref()
+            .is_some_and(|f| f.secret_key_ref.is_some())
+    }) || container
+        .env_from
+        .iter()
+        .flatten()
+        .any(|e| e.secret_ref.is_some())
+}
+
 fn plain_text_credentials(at: &str, container: &Container) -> Vec<String> {
     container
         .env
@@ -159,11 +172,21 @@ pub async fn limits_and_security<C: Cluster>(
         (WorkloadKind::StatefulSet, &profile.database.statefulset),
     ] {
         match cluster.pod_template(namespace, kind, name).await {
-            Ok(Some(template)) => mismatches.extend(template_mismatches(
-                &format!("{kind} {name}"),
-                &template,
-                profile,
-            )),
+            Ok(Some(template)) => {
+                mismatches.extend(template_mismatches(
+                    &format!("{kind} {name}"),
+                    &template,
+                    profile,
+                ));
+                let container =
+                    super::connectivity::app_container(&template, &profile.app.container);
+                if kind == WorkloadKind::Deployment && !container.is_some_and(uses_a_secret) {
+                    mismatches.push(format!(
+                        "the app container of {name} takes nothing from a Secret: the database \
+                         credentials must reach it through env valueFrom.secretKeyRef or envFrom.secretRef"
+                    ));
+                }
+            }
             Ok(None) => mismatches.push(format!("{kind} {name} does not exist")),
             Err(error) => mismatches.push(error.to_string()),
         }
@@ -230,6 +253,19 @@ mod tests {
             "resources": {"requests": {"cpu": "200m", "memory": "250Mi"}, "limits": {"cpu": "500m", "memory": "500Mi"}},
             "env": [{"name": "MONGODB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]
         })
+    }
+
+    #[test]
+    fn credentials_from_a_secret_are_recognised() {
+        let container =
+            |value: serde_json::Value| -> Container { serde_json::from_value(value).unwrap() };
+        assert!(uses_a_secret(&container(good_container())));
+        assert!(uses_a_secret(&container(
+            serde_json::json!({"name": "a", "envFrom": [{"secretRef": {"name": "db"}}]})
+        )));
+        assert!(!uses_a_secret(&container(
+            serde_json::json!({"name": "a", "env": [{"name": "MONGODB_HOST", "value": "mongodb"}]})
+        )));
     }
 
     #[test]

@@ -61,6 +61,7 @@ async fn main() {
     let features = Path::new(env!("CARGO_MANIFEST_DIR")).join("../features");
     let opts = cucumber::cli::Opts::<_, _, _, cucumber::cli::Empty>::parse_from(cucumber_args());
     let with_cluster = cfg!(feature = "e2e");
+    let slow = std::env::var_os("DEPLOYCHECK_SLOW").is_some();
     if !with_cluster {
         println!(
             "@cluster scenarios are not run: they need a cluster and `cargo test --features e2e` \
@@ -71,7 +72,8 @@ async fn main() {
         .with_cli(opts)
         .fail_on_skipped()
         .filter_run(features, move |feature, _, scenario| {
-            with_cluster || !tagged(feature, scenario, "cluster")
+            (with_cluster || !tagged(feature, scenario, "cluster"))
+                && (slow || !tagged(feature, scenario, "slow"))
         })
         .await;
     #[cfg(feature = "e2e")]
