@@ -123,19 +123,50 @@ fn wanted(options: &CheckOptions, id: &str) -> bool {
     options.only.is_empty() || id == "deploy" || options.only.iter().any(|o| o == id)
 }
 
+/// What happens during a check, as it happens, for progress output. Logic never prints.
+#[derive(Debug)]
+pub enum Event<'a> {
+    Started {
+        context: &'a str,
+        namespace: &'a str,
+        deploying: bool,
+        destructive: &'a Destructive,
+    },
+    Running(&'a str),
+    Finished(&'a ScenarioOutcome),
+    CleaningUp(&'a str),
+}
+
+/// Collects outcomes and tells the reporter.
+struct Progress<'r> {
+    report: &'r mut dyn FnMut(Event<'_>),
+    outcomes: Vec<ScenarioOutcome>,
+}
+
+impl Progress<'_> {
+    fn running(&mut self, id: &str) {
+        (self.report)(Event::Running(id));
+    }
+
+    fn finish(&mut self, mut outcome: ScenarioOutcome, diagnosis: Option<String>) {
+        outcome.diagnostics = diagnosis;
+        (self.report)(Event::Finished(&outcome));
+        self.outcomes.push(outcome);
+    }
+}
+
 /// Runs the scenarios in catalogue order. Diagnostics are attached to every failure.
 pub async fn run_scenarios<C: Cluster + Send + 'static>(
     target: &Target<C>,
     manifests: Option<&[serde_json::Value]>,
     options: &CheckOptions,
-    report: &mut dyn FnMut(&ScenarioOutcome),
+    report: &mut dyn FnMut(Event<'_>),
 ) -> Vec<ScenarioOutcome> {
-    let mut outcomes = Vec::new();
-    let mut finish = |mut outcome: ScenarioOutcome, diagnosis: Option<String>| {
-        outcome.diagnostics = diagnosis;
-        report(&outcome);
-        outcomes.push(outcome);
+    let mut progress = Progress {
+        report,
+        outcomes: Vec::new(),
     };
+    progress.running("deploy");
     let deployed = scenario::deploy::roll_out(target, manifests).await;
     let rolled_out = deployed.verdict == Verdict::Pass;
     let diagnosis = if rolled_out {
@@ -143,17 +174,17 @@ pub async fn run_scenarios<C: Cluster + Send + 'static>(
     } else {
         Some(diagnose::collect(target).await.to_string())
     };
-    finish(deployed, diagnosis);
+    progress.finish(deployed, diagnosis);
     if !rolled_out {
         for (id, _) in &scenario::CATALOGUE[1..] {
             if wanted(options, id) {
-                finish(
+                progress.finish(
                     ScenarioOutcome::skip(id, "the stack did not roll out (see deploy)"),
                     None,
                 );
             }
         }
-        return outcomes;
+        return progress.outcomes;
     }
     let profile = &target.profile;
     let app = Forwarder::start(
@@ -175,13 +206,13 @@ pub async fn run_scenarios<C: Cluster + Send + 'static>(
         (Err(error), _) | (_, Err(error)) => {
             for (id, _) in &scenario::CATALOGUE[1..] {
                 if wanted(options, id) {
-                    finish(
+                    progress.finish(
                         ScenarioOutcome::fail(id, format!("cannot port-forward: {error}")),
                         None,
                     );
                 }
             }
-            return outcomes;
+            return progress.outcomes;
         }
     };
     let url = app.base_url();
@@ -189,19 +220,21 @@ pub async fn run_scenarios<C: Cluster + Send + 'static>(
         if !wanted(options, id) {
             continue;
         }
+        progress.running(id);
         let outcome = run_one(target, id, &url, database.address).await;
         let diagnosis = if outcome.verdict == Verdict::Fail {
             Some(diagnose::collect(target).await.to_string())
         } else {
             None
         };
-        finish(outcome, diagnosis);
+        progress.finish(outcome, diagnosis);
         if *id == "hpa" && options.slow {
+            progress.running("hpa-scale-down");
             let down = scenario::hpa::scale_down(target, scenario::hpa::SAMPLE).await;
-            finish(down, None);
+            progress.finish(down, None);
         }
     }
-    outcomes
+    progress.outcomes
 }
 
 /// One scenario after `deploy`: `app_url` reaches the app's Service, `database` MongoDB's.
@@ -291,7 +324,7 @@ pub async fn check_on<C: Cluster + Send + 'static>(
     manifests: Option<Vec<serde_json::Value>>,
     interrupt: impl Future<Output = ()>,
     second_interrupt: impl Future<Output = ()>,
-    report: &mut dyn FnMut(&ScenarioOutcome),
+    report: &mut dyn FnMut(Event<'_>),
 ) -> Result<CheckReport, CheckError> {
     let started = Instant::now();
     let deploying = manifests.is_some();
@@ -315,9 +348,15 @@ pub async fn check_on<C: Cluster + Send + 'static>(
         profile,
         destructive,
     };
+    report(Event::Started {
+        context: cluster.context(),
+        namespace: &namespace,
+        deploying,
+        destructive: &target.destructive,
+    });
     let mut interrupted = false;
     let scenarios = {
-        let run = run_scenarios(&target, manifests.as_deref(), options, report);
+        let run = run_scenarios(&target, manifests.as_deref(), options, &mut *report);
         // An interrupt wins over work that happens to be ready at the same moment.
         tokio::select! {
             biased;
@@ -329,6 +368,7 @@ pub async fn check_on<C: Cluster + Send + 'static>(
         }
     };
     let failed = interrupted || scenarios.iter().any(|s| s.verdict == Verdict::Fail);
+    report(Event::CleaningUp(&namespace));
     let cleanup = clean_up(
         &*cluster,
         &namespace,
@@ -379,7 +419,7 @@ pub fn load_manifests(path: &std::path::Path) -> Result<Vec<serde_json::Value>, 
 pub async fn check(
     profile: Profile,
     options: &CheckOptions,
-    report: &mut dyn FnMut(&ScenarioOutcome),
+    report: &mut dyn FnMut(Event<'_>),
 ) -> Result<CheckReport, CheckError> {
     let manifests = options.deploy.as_deref().map(load_manifests).transpose()?;
     let (client, context) = crate::cluster::connect(options.context.as_deref()).await?;
@@ -621,7 +661,11 @@ mod tests {
             Some(manifests),
             std::future::pending(),
             std::future::pending(),
-            &mut |o| printed.push(o.id),
+            &mut |event| {
+                if let Event::Finished(outcome) = event {
+                    printed.push(outcome.id);
+                }
+            },
         )
         .await
         .unwrap();

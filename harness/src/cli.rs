@@ -327,8 +327,7 @@ async fn run_check(args: &CheckArgs, profile: Option<&str>) -> u8 {
         slow: args.slow,
         only: args.only.clone(),
     };
-    let mut print =
-        |outcome: &crate::scenario::ScenarioOutcome| print!("{}", report::line(outcome));
+    let mut print = |event: crate::check::Event<'_>| print!("{}", report::event(&event));
     let result = crate::check::check(profile, &options, &mut print).await;
     let report = match result {
         Ok(report) => report,

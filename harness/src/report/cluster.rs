@@ -3,7 +3,8 @@
 
 use super::xml_escape;
 use crate::api::Verdict;
-use crate::check::CheckReport;
+use crate::check::{CheckReport, Event};
+use crate::cluster::safety::Destructive;
 use crate::scenario::ScenarioOutcome;
 
 fn mark(verdict: Verdict) -> &'static str {
@@ -11,6 +12,36 @@ fn mark(verdict: Verdict) -> &'static str {
         Verdict::Pass => "PASS",
         Verdict::Fail => "FAIL",
         Verdict::Skip => "SKIP",
+    }
+}
+
+/// Progress as it happens: a banner, each scenario as it starts and ends, the cleanup.
+pub fn event(event: &Event<'_>) -> String {
+    match event {
+        Event::Started {
+            context,
+            namespace,
+            deploying,
+            destructive,
+        } => {
+            let mut text = format!(
+                "deploycheck check: context {context}, namespace {namespace}{}\n",
+                if *deploying {
+                    " (created for this run)"
+                } else {
+                    ""
+                }
+            );
+            if let Destructive::Refused(reason) = destructive {
+                text.push_str(&format!(
+                    "destructive scenarios will be skipped: {reason}\n"
+                ));
+            }
+            text
+        }
+        Event::Running(id) => format!("...   {id}\n"),
+        Event::Finished(outcome) => line(outcome),
+        Event::CleaningUp(namespace) => format!("cleaning up {namespace}\n"),
     }
 }
 
@@ -155,6 +186,22 @@ mod tests {
         );
         assert!(xml.contains("hint: the image cannot be pulled"), "{xml}");
         assert!(xml.contains("<skipped message=\"no metrics\"/>"));
+    }
+
+    #[test]
+    fn progress_says_where_it_runs_and_what_will_be_skipped() {
+        let refused = Destructive::Refused("context `gke` does not look local".into());
+        let text = event(&Event::Started {
+            context: "gke",
+            namespace: "shop",
+            deploying: false,
+            destructive: &refused,
+        });
+        assert_eq!(
+            text,
+            "deploycheck check: context gke, namespace shop\ndestructive scenarios will be skipped: context `gke` does not look local\n"
+        );
+        assert_eq!(event(&Event::Running("hpa")), "...   hpa\n");
     }
 
     #[test]
