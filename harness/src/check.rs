@@ -702,6 +702,143 @@ mod tests {
         );
     }
 
+    /// The whole path of a check through the fake: preflight, deploy, port-forwards whose
+    /// tunnels lead to the real reference app and a real MongoDB with authentication, two
+    /// scenarios, cleanup.
+    #[tokio::test]
+    async fn a_healthy_stack_passes_through_real_port_forwards() {
+        use crate::cluster::fake::pod;
+        use crate::cluster::{HelperRun, HpaState, PvcState};
+        let stack = crate::demo::start("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let database = devdb::MongoServer::managed(&[devdb::User {
+            name: "root".into(),
+            password: "pw".into(),
+            db: "admin".into(),
+            role: devdb::Role::Root,
+        }])
+        .await
+        .unwrap();
+        let app_address = stack.url.trim_start_matches("http://").parse().unwrap();
+        let db_address = format!("127.0.0.1:{}", database.port()).parse().unwrap();
+        let template: k8s_openapi::api::core::v1::PodTemplateSpec = serde_json::from_value(serde_json::json!({
+            "spec": {
+                "securityContext": {"runAsNonRoot": true, "runAsUser": 65532},
+                "containers": [{
+                    "name": "app", "image": "deploycheck-app:0.1.0",
+                    "resources": {"requests": {"cpu": "200m", "memory": "250Mi"}, "limits": {"cpu": "500m", "memory": "500Mi"}},
+                    "env": [
+                        {"name": "MONGODB_HOST", "value": "mongodb"},
+                        {"name": "MONGODB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "mongodb-credentials", "key": "app-password"}}}
+                    ]
+                }]
+            }
+        }))
+        .unwrap();
+        let cluster = Arc::new(ScriptedCluster::new("kind-kind").with(|s| {
+            s.workloads.insert(
+                (WorkloadKind::Deployment, "deploycheck-app".into()),
+                workload("deploycheck-app", 2, 2),
+            );
+            s.workloads.insert(
+                (WorkloadKind::StatefulSet, "mongodb".into()),
+                workload("mongodb", 1, 1),
+            );
+            s.templates.insert(
+                (WorkloadKind::Deployment, "deploycheck-app".into()),
+                template.clone(),
+            );
+            s.templates
+                .insert((WorkloadKind::StatefulSet, "mongodb".into()), template);
+            s.pvcs = vec![PvcState {
+                name: "data-mongodb-0".into(),
+                phase: "Bound".into(),
+                storage_class: Some("standard".into()),
+            }];
+            s.hpa = [HpaState {
+                name: "deploycheck-app".into(),
+                target: "Deployment/deploycheck-app".into(),
+                ..HpaState::default()
+            }]
+            .into();
+            s.services.insert(
+                "mongodb".into(),
+                ServiceInfo {
+                    name: "mongodb".into(),
+                    kind: "ClusterIP".into(),
+                    ports: vec![27017],
+                    headless: false,
+                },
+            );
+            s.endpoints
+                .insert("deploycheck-app".into(), [vec!["app-a".to_string()]].into());
+            s.endpoints
+                .insert("mongodb".into(), [vec!["mongodb-0".to_string()]].into());
+            s.tunnels = [
+                ("app-a".to_string(), app_address),
+                ("mongodb-0".to_string(), db_address),
+            ]
+            .into();
+            s.pods.insert(
+                "app.kubernetes.io/name=deploycheck-app".into(),
+                vec![pod("app-a", "a", true)],
+            );
+            s.pods.insert(
+                "app.kubernetes.io/name=mongodb".into(),
+                vec![pod("mongodb-0", "m", true)],
+            );
+            s.helper_runs.push_back(HelperRun {
+                exit_code: Some(0),
+                output: "deploycheck: connected to mongodb:27017".into(),
+            });
+        }));
+        let options = CheckOptions {
+            only: vec!["connectivity".into(), "resources".into()],
+            ..CheckOptions::default()
+        };
+        let mut started = Vec::new();
+        let report = check_on(
+            cluster.clone(),
+            profile(),
+            &options,
+            Some(vec![
+                serde_json::json!({"kind": "Deployment", "metadata": {"name": "deploycheck-app"}}),
+            ]),
+            std::future::pending(),
+            std::future::pending(),
+            &mut |event| {
+                if let Event::Running(id) = event {
+                    started.push(id.to_string());
+                }
+            },
+        )
+        .await
+        .unwrap();
+        let verdicts: Vec<_> = report
+            .scenarios
+            .iter()
+            .map(|s| (s.id, s.verdict, s.detail.clone()))
+            .collect();
+        assert!(
+            report.scenarios.iter().all(|s| s.verdict == Verdict::Pass),
+            "{verdicts:#?}"
+        );
+        assert_eq!(started, ["deploy", "connectivity", "resources"]);
+        assert!(!report.failed());
+        let calls = cluster.calls();
+        assert_eq!(calls.len(), 4, "{calls:?}");
+        assert!(
+            calls[1].starts_with("apply deploycheck-") && calls[2] == "helper busybox:1.36",
+            "{calls:?}"
+        );
+        assert!(
+            calls[3].starts_with("delete namespace deploycheck-"),
+            "{calls:?}"
+        );
+        stack.shutdown().await.unwrap();
+    }
+
     #[tokio::test]
     async fn an_interrupt_stops_the_scenarios_and_cleans_up() {
         let cluster = Arc::new(ScriptedCluster::new("kind-kind"));
