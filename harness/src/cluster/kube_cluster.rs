@@ -1635,6 +1635,105 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn run_helper_creates_a_labelled_restricted_pod_reads_its_log_and_deletes_it() {
+        let (cluster, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let (request, send) = handle.next_request().await.expect("a create request");
+            assert_eq!(request.method(), http::Method::POST);
+            assert_eq!(request.uri().path(), "/api/v1/namespaces/shop/pods");
+            let body = body_json(request).await;
+            let name = body["metadata"]["name"].as_str().unwrap().to_string();
+            assert!(name.starts_with("deploycheck-helper-"), "{name}");
+            assert_eq!(
+                body["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+                "deploycheck"
+            );
+            assert_eq!(
+                body["metadata"]["labels"]["app.kubernetes.io/component"],
+                "deploycheck-helper"
+            );
+            assert_eq!(body["spec"]["restartPolicy"], "Never");
+            assert_eq!(body["spec"]["automountServiceAccountToken"], false);
+            let container = &body["spec"]["containers"][0];
+            assert_eq!(container["image"], "busybox:1.36");
+            assert_eq!(
+                container["command"],
+                serde_json::json!(["sh", "-c", "nc -z mongodb 27017"])
+            );
+            assert_eq!(container["securityContext"]["runAsNonRoot"], true);
+            assert_eq!(
+                container["securityContext"]["allowPrivilegeEscalation"],
+                false
+            );
+            assert!(
+                container["resources"]["limits"]["memory"].is_string(),
+                "{body}"
+            );
+            let mut pod = body.clone();
+            pod["apiVersion"] = "v1".into();
+            pod["kind"] = "Pod".into();
+            pod["metadata"]["namespace"] = "shop".into();
+            pod["metadata"]["resourceVersion"] = "3".into();
+            pod["status"] = serde_json::json!({
+                "phase": "Succeeded",
+                "containerStatuses": [{
+                    "name": "helper", "image": "busybox:1.36", "imageID": "", "ready": false,
+                    "restartCount": 0, "state": {"terminated": {"exitCode": 0}}
+                }]
+            });
+            respond(send, pod.clone());
+
+            let (request, send) = handle.next_request().await.expect("a list request");
+            assert_eq!(request.uri().path(), "/api/v1/namespaces/shop/pods");
+            assert_eq!(
+                query_of(&request).get("fieldSelector").map(String::as_str),
+                Some(format!("metadata.name={name}").as_str())
+            );
+            respond(
+                send,
+                serde_json::json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "3"}, "items": [pod]}),
+            );
+
+            let (request, send) = handle.next_request().await.expect("a log request");
+            assert_eq!(
+                request.uri().path(),
+                format!("/api/v1/namespaces/shop/pods/{name}/log")
+            );
+            respond_text(send, "deploycheck: connected to mongodb:27017\n");
+
+            let (request, send) = handle.next_request().await.expect("a delete request");
+            assert_eq!(request.method(), http::Method::DELETE);
+            assert_eq!(
+                request.uri().path(),
+                format!("/api/v1/namespaces/shop/pods/{name}")
+            );
+            let body = body_json(request).await;
+            assert_eq!(body["gracePeriodSeconds"], 0, "{body}");
+            respond(send, pod);
+            no_further_request(&mut handle).await;
+        });
+        let run = tokio::time::timeout(
+            Duration::from_secs(20),
+            cluster.run_helper(
+                "shop",
+                "busybox:1.36",
+                "nc -z mongodb 27017",
+                Duration::from_secs(10),
+            ),
+        )
+        .await;
+        server.await.unwrap();
+        let run = run.expect("run_helper returns").unwrap();
+        assert_eq!(
+            run,
+            HelperRun {
+                exit_code: Some(0),
+                output: "deploycheck: connected to mongodb:27017\n".into()
+            }
+        );
+    }
+
     #[test]
     fn restricted_security_runs_as_root_only_when_asked() {
         let root = restricted_security(Some(0));
