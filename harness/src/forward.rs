@@ -86,13 +86,27 @@ impl Forwarder {
                     let (cluster, shared, namespace) =
                         (cluster.clone(), shared.clone(), namespace.clone());
                     tokio::spawn(async move {
-                        match cluster.tunnel(&namespace, &pod, port).await {
-                            Ok(mut remote) => {
-                                *shared.connections.lock().unwrap().entry(pod).or_default() += 1;
-                                let _ =
-                                    tokio::io::copy_bidirectional(&mut local, &mut remote).await;
+                        // A tunnel that cannot be opened (the pod just went away) is retried
+                        // once on the next endpoint: no byte has been sent, and a Service
+                        // would not have routed there either.
+                        let mut pod = pod;
+                        for attempt in 0..2 {
+                            match cluster.tunnel(&namespace, &pod, port).await {
+                                Ok(mut remote) => {
+                                    *shared.connections.lock().unwrap().entry(pod).or_default() +=
+                                        1;
+                                    let _ = tokio::io::copy_bidirectional(&mut local, &mut remote)
+                                        .await;
+                                    return;
+                                }
+                                Err(error) => {
+                                    shared.failures.lock().unwrap().push(error.to_string());
+                                    match shared.pick() {
+                                        Some(next) if attempt == 0 && next != pod => pod = next,
+                                        _ => return,
+                                    }
+                                }
                             }
-                            Err(error) => shared.failures.lock().unwrap().push(error.to_string()),
                         }
                     });
                 }
@@ -167,6 +181,24 @@ mod tests {
         let mut text = String::new();
         socket.read_to_string(&mut text).await.unwrap();
         text
+    }
+
+    #[tokio::test]
+    async fn a_tunnel_that_fails_is_retried_on_the_next_pod() {
+        let b = named_server("b").await;
+        let cluster = Arc::new(ScriptedCluster::new("kind-kind").with(|s| {
+            // app-a has no tunnel: it went away between the endpoint refresh and the connect.
+            s.tunnels = [("app-b".into(), b)].into();
+            s.endpoints.insert(
+                "web".into(),
+                [vec!["app-a".to_string(), "app-b".to_string()]].into(),
+            );
+        }));
+        let forwarder = Forwarder::start(cluster, "ns", "web", 5000).await.unwrap();
+        for _ in 0..4 {
+            assert_eq!(read_from(forwarder.address).await, "b");
+        }
+        assert!(!forwarder.failures().is_empty());
     }
 
     #[tokio::test]

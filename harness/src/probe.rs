@@ -34,7 +34,7 @@ pub struct DriveConfig {
 }
 
 impl DriveConfig {
-    /// A prober: one worker, a request every 100 ms on `path`.
+    /// A prober: two workers, each sending a request every 100 ms on `path`.
     pub fn prober(base_url: &str, path: &str, max_duration: Duration) -> Self {
         Self {
             base_url: base_url.trim_end_matches('/').into(),
@@ -43,7 +43,10 @@ impl DriveConfig {
             pause: Duration::from_millis(100),
             max_duration,
             max_requests: 100_000,
-            reconnect_every: 0,
+            // Like a new client each time: every request is routed by the current endpoints,
+            // and a server closing a kept-alive connection during a drain is not mistaken for
+            // a failed request.
+            reconnect_every: 1,
             timeout: Duration::from_secs(5),
         }
     }
