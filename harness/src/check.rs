@@ -134,6 +134,8 @@ pub enum Event<'a> {
     },
     Running(&'a str),
     Finished(&'a ScenarioOutcome),
+    /// The first Ctrl-C/SIGTERM arrived; cleanup follows, a second one skips it.
+    Interrupted,
     CleaningUp(&'a str),
 }
 
@@ -367,7 +369,11 @@ pub async fn check_on<C: Cluster + Send + 'static>(
             outcomes = run => outcomes,
         }
     };
-    let failed = interrupted || scenarios.iter().any(|s| s.verdict == Verdict::Fail);
+    if interrupted {
+        report(Event::Interrupted);
+    }
+    // An interrupt is a request to stop and clean up, not a failure to keep evidence of.
+    let failed = scenarios.iter().any(|s| s.verdict == Verdict::Fail);
     report(Event::CleaningUp(&namespace));
     let cleanup = clean_up(
         &*cluster,
@@ -424,10 +430,7 @@ pub async fn check(
     let manifests = options.deploy.as_deref().map(load_manifests).transpose()?;
     let (client, context) = crate::cluster::connect(options.context.as_deref()).await?;
     let cluster = Arc::new(crate::cluster::KubeCluster::new(client, context));
-    let first = async {
-        app::server::shutdown_signal().await;
-        eprintln!("deploycheck check: interrupted; cleaning up (interrupt again to skip cleanup)");
-    };
+    let first = app::server::shutdown_signal();
     let second = async {
         // The first signal was consumed above; wait for the next one.
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -842,17 +845,24 @@ mod tests {
     #[tokio::test]
     async fn an_interrupt_stops_the_scenarios_and_cleans_up() {
         let cluster = Arc::new(ScriptedCluster::new("kind-kind"));
+        // Keeping on failure does not keep on an interrupt: that asked to stop and clean up.
+        let options = CheckOptions {
+            keep: Keep::OnFailure,
+            ..CheckOptions::default()
+        };
+        let mut interrupted = false;
         let report = check_on(
             cluster.clone(),
             profile(),
-            &CheckOptions::default(),
+            &options,
             Some(vec![serde_json::json!({})]),
             std::future::ready(()),
             std::future::pending(),
-            &mut |_| {},
+            &mut |event| interrupted |= matches!(event, Event::Interrupted),
         )
         .await
         .unwrap();
+        assert!(interrupted);
         assert!(report.interrupted && report.failed());
         assert!(
             cluster

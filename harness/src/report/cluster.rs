@@ -41,6 +41,11 @@ pub fn event(event: &Event<'_>) -> String {
         }
         Event::Running(id) => format!("...   {id}\n"),
         Event::Finished(outcome) => line(outcome),
+        Event::Interrupted => {
+            "interrupted: stopping the scenarios and cleaning up (interrupt again to skip the \
+             cleanup)\n"
+                .into()
+        }
         Event::CleaningUp(namespace) => format!("cleaning up {namespace}\n"),
     }
 }
