@@ -18,6 +18,8 @@ pub mod probe;
 pub mod profile;
 pub mod report;
 pub mod scenario;
+#[cfg(test)]
+mod testing;
 pub mod timestamp;
 pub mod yaml;
 

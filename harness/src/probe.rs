@@ -295,10 +295,7 @@ mod tests {
                     }
                 }),
             );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        format!("http://{address}")
+        crate::testing::serve(app).await
     }
 
     fn config(base_url: String, path: &str, max_requests: u64) -> DriveConfig {
@@ -330,9 +327,7 @@ mod tests {
         assert!(stats.failures[0].contains("503"), "{:?}", stats.failures);
 
         // Nothing listens on this port once the listener is dropped.
-        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", closed.local_addr().unwrap());
-        drop(closed);
+        let url = crate::testing::closed_url();
         let driver = Driver::start(config(url, "/ok", 3)).unwrap();
         let stats = driver.finish().await;
         assert_eq!((stats.requests, stats.failed), (3, 3), "{stats:?}");

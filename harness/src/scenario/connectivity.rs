@@ -456,9 +456,7 @@ mod tests {
     #[tokio::test]
     async fn localhost_an_unresolvable_name_and_a_dead_app_are_all_reported() {
         // Nothing listens here: the app is down.
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", closed.local_addr().unwrap());
-        drop(closed);
+        let url = crate::testing::closed_url();
         let target = target(cluster_with(
             serde_json::json!([{"name": "MONGO_URI", "value": "mongodb://localhost:27017"}]),
             HelperRun::default(),

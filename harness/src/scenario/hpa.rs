@@ -302,10 +302,7 @@ mod tests {
                     async { axum::http::StatusCode::CREATED }
                 }),
             );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        format!("http://{address}")
+        crate::testing::serve(app).await
     }
 
     fn quick(

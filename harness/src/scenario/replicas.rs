@@ -148,15 +148,6 @@ mod tests {
         p
     }
 
-    /// A loopback app that always answers 200, standing in for the pods behind the Service.
-    async fn healthy_app() -> String {
-        let app = axum::Router::new().route("/health", axum::routing::get(|| async { "ok" }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        format!("http://{address}")
-    }
-
     fn scripted(script: Vec<Vec<PodState>>, endpoints: Vec<&str>) -> ScriptedCluster {
         ScriptedCluster::new("kind-kind").with(|s| {
             s.pods.insert(APP.into(), two_ready());
@@ -196,7 +187,7 @@ mod tests {
             ],
             vec!["app-b", "app-c"],
         ));
-        let outcome = replace_one_pod(&target, &healthy_app().await).await;
+        let outcome = replace_one_pod(&target, &crate::testing::healthy_app().await).await;
         assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
         assert!(outcome.recovery_ms.is_some());
         assert!(
@@ -215,7 +206,7 @@ mod tests {
             vec![vec![pod("app-b", "b", true), pod("app-c", "c", false)]],
             vec!["app-b"],
         ));
-        let outcome = replace_one_pod(&target, &healthy_app().await).await;
+        let outcome = replace_one_pod(&target, &crate::testing::healthy_app().await).await;
         assert_eq!(outcome.verdict, Verdict::Fail);
         assert!(
             outcome
@@ -240,9 +231,7 @@ mod tests {
             vec!["app-a", "app-b", "app-c"],
         ));
         // Nothing listens: every prober request fails.
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", closed.local_addr().unwrap());
-        drop(closed);
+        let url = crate::testing::closed_url();
         let outcome = replace_one_pod(&target, &url).await;
         assert_eq!(outcome.verdict, Verdict::Fail);
         assert_eq!(outcome.mismatches.len(), 2, "{:?}", outcome.mismatches);

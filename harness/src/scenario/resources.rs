@@ -313,9 +313,7 @@ mod tests {
 
     #[tokio::test]
     async fn best_effort_and_oom_killed_pods_are_reported() {
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = closed.local_addr().unwrap();
-        drop(closed);
+        let address = crate::testing::closed_address();
         let mut oom = pod("app-a", "a", true);
         oom.last_terminated = vec!["app: OOMKilled".into()];
         let mut best_effort = pod("mongodb-0", "m", true);

@@ -81,14 +81,6 @@ mod tests {
     use crate::cluster::fake::{ScriptedCluster, workload};
     use crate::scenario::tests::target;
 
-    async fn app() -> String {
-        let app = axum::Router::new().route("/health", axum::routing::get(|| async { "ok" }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        format!("http://{address}")
-    }
-
     fn restarting() -> ScriptedCluster {
         let key = (WorkloadKind::Deployment, "deploycheck-app".to_string());
         let mut midway = workload("deploycheck-app", 2, 2);
@@ -107,7 +99,7 @@ mod tests {
     #[tokio::test]
     async fn a_clean_restart_passes() {
         let target = target(restarting());
-        let outcome = restart_without_errors(&target, &app().await).await;
+        let outcome = restart_without_errors(&target, &crate::testing::healthy_app().await).await;
         assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
         assert_eq!(
             target.cluster.calls(),
@@ -117,9 +109,7 @@ mod tests {
 
     #[tokio::test]
     async fn failed_requests_fail_the_restart() {
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", closed.local_addr().unwrap());
-        drop(closed);
+        let url = crate::testing::closed_url();
         let target = target(restarting());
         // Give the prober time to see the (dead) app before the scripted rollout completes.
         let outcome = {
