@@ -311,6 +311,9 @@ fn check_overlay(r: &Rendered) {
         Some(vec!["ALL".to_string()]),
         "{o}"
     );
+    // The liveness scenario freezes the app with SIGSTOP, which the kernel ignores for a PID
+    // namespace's init: the app must not be PID 1.
+    assert_eq!(pod.share_process_namespace, Some(true), "{o}");
     let grace = pod.termination_grace_period_seconds.unwrap_or(30);
     let pre_stop = app
         .lifecycle

@@ -71,6 +71,18 @@ pub async fn scale_up_sampling<C: Cluster>(
         tokio::time::sleep(sample).await;
     };
     let minimum = hpa.min;
+    // Replicas left over from earlier load would pass without this run doing anything.
+    let before = hpa.current;
+    if before >= hpa.max {
+        return ScenarioOutcome::fail(
+            ID,
+            format!(
+                "{} already runs {before} replicas, its maximum, before any load: a scale-up \
+                 cannot be shown; wait for it to scale down (or deploy afresh) and run again",
+                hpa.target
+            ),
+        );
+    }
     if let Err(error) = seed(base_url, profile.cluster.hpa_seed_documents).await {
         return ScenarioOutcome::fail(
             ID,
@@ -119,7 +131,7 @@ pub async fn scale_up_sampling<C: Cluster>(
             p95_ms: window.p95_ms,
             failed: window.failed,
         });
-        if hpa.current > minimum {
+        if hpa.current > minimum && hpa.current > before {
             scaled = true;
             break;
         }
@@ -133,8 +145,8 @@ pub async fn scale_up_sampling<C: Cluster>(
         ScenarioOutcome::pass(
             ID,
             format!(
-                "{} scaled from {minimum} to {} replicas after {} s of load ({:.0} req/s, CPU up \
-                 to {}%)",
+                "{} scaled from {before} to {} replicas (minimum {minimum}) after {} s of load \
+                 ({:.0} req/s, CPU up to {}%)",
                 hpa.target,
                 hpa.current,
                 took.as_secs(),
@@ -331,7 +343,7 @@ mod tests {
         assert!(
             outcome
                 .detail
-                .starts_with("Deployment/deploycheck-app scaled from 2 to 4"),
+                .starts_with("Deployment/deploycheck-app scaled from 2 to 4 replicas (minimum 2)"),
             "{}",
             outcome.detail
         );
@@ -405,6 +417,22 @@ mod tests {
             .unwrap();
         assert_eq!(listed.len(), 7);
         assert!(seed("http://127.0.0.1:9", 1).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn an_hpa_already_at_its_maximum_cannot_show_a_scale_up() {
+        let target = quick(target(ScriptedCluster::new("kind-kind").with(|s| {
+            s.hpa = [hpa(5, Some(90))].into();
+        })));
+        let outcome = scale_up_sampling(&target, "http://127.0.0.1:9", TICK).await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(
+            outcome
+                .detail
+                .contains("already runs 5 replicas, its maximum"),
+            "{}",
+            outcome.detail
+        );
     }
 
     #[tokio::test]
