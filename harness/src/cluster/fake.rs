@@ -118,6 +118,7 @@ pub fn workload(name: &str, desired: i32, ready: i32) -> WorkloadState {
         ready,
         available: ready,
         updated: desired,
+        total: desired,
         observed: true,
         conditions: Vec::new(),
     }

@@ -194,6 +194,7 @@ pub fn deployment_state(deployment: &Deployment) -> WorkloadState {
         ready: status.ready_replicas.unwrap_or(0),
         available: status.available_replicas.unwrap_or(0),
         updated: status.updated_replicas.unwrap_or(0),
+        total: status.replicas.unwrap_or(0),
         observed: status.observed_generation.unwrap_or(0) >= generation,
         conditions: conditions_of(status.conditions.map(|c| {
             c.into_iter()
@@ -216,6 +217,7 @@ pub fn statefulset_state(statefulset: &StatefulSet) -> WorkloadState {
         ready: status.ready_replicas.unwrap_or(0),
         available: status.available_replicas.unwrap_or(0),
         updated: status.updated_replicas.unwrap_or(0),
+        total: status.replicas,
         observed: status.observed_generation.unwrap_or(0) >= generation,
         conditions: conditions_of(status.conditions.map(|c| {
             c.into_iter()
@@ -1946,6 +1948,7 @@ mod tests {
                 ready: 3,
                 available: 3,
                 updated: 3,
+                total: 3,
                 observed: true,
                 conditions: vec![],
             }

@@ -86,16 +86,19 @@ pub struct WorkloadState {
     pub available: i32,
     /// Pods running the current template.
     pub updated: i32,
+    /// All pods the controller counts, old template included (`status.replicas`).
+    pub total: i32,
     /// The controller has seen the latest spec (`observedGeneration >= generation`).
     pub observed: bool,
     pub conditions: Vec<Condition>,
 }
 
 impl WorkloadState {
-    /// Every desired pod runs the current template, is ready and available, and no old pod is
-    /// left over.
+    /// Every desired pod runs the current template, is ready and available, and no pod of an
+    /// older template is left (what `kubectl rollout status` waits for).
     pub fn rolled_out(&self) -> bool {
         self.observed
+            && self.total <= self.updated
             && self.updated >= self.desired
             && self.ready >= self.desired
             && self.available >= self.desired
@@ -107,6 +110,12 @@ impl WorkloadState {
             "{}: {}/{} ready, {} updated, {} available",
             self.name, self.ready, self.desired, self.updated, self.available
         );
+        if self.total > self.updated {
+            text.push_str(&format!(
+                ", {} still on the old template",
+                self.total - self.updated
+            ));
+        }
         if !self.observed {
             text.push_str(", latest spec not yet observed");
         }
@@ -579,6 +588,37 @@ users:
             error.to_string(),
             "context `staging` is not in the kubeconfig (available: kind-deploycheck, prod)"
         );
+    }
+
+    #[test]
+    fn a_rollout_is_done_only_when_no_old_pod_is_left() {
+        let midway = WorkloadState {
+            name: "web".into(),
+            desired: 2,
+            ready: 3,
+            available: 3,
+            updated: 2,
+            total: 3,
+            observed: true,
+            conditions: Vec::new(),
+        };
+        assert!(!midway.rolled_out());
+        assert_eq!(
+            midway.summary(),
+            "web: 3/2 ready, 2 updated, 3 available, 1 still on the old template"
+        );
+        let done = WorkloadState {
+            ready: 2,
+            available: 2,
+            total: 2,
+            ..midway.clone()
+        };
+        assert!(done.rolled_out());
+        let unobserved = WorkloadState {
+            observed: false,
+            ..done
+        };
+        assert!(!unobserved.rolled_out());
     }
 
     #[test]
