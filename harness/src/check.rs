@@ -344,12 +344,7 @@ pub async fn check_on<C: Cluster + Send + 'static>(
     }
     let destructive = decide(cluster.context(), options.allow_destructive);
     let deadline = profile.cluster.namespace_delete;
-    let target = Target {
-        cluster: cluster.clone(),
-        namespace: namespace.clone(),
-        profile,
-        destructive,
-    };
+    let target = Target::new(cluster.clone(), namespace.clone(), profile, destructive);
     report(Event::Started {
         context: cluster.context(),
         namespace: &namespace,
@@ -369,13 +364,18 @@ pub async fn check_on<C: Cluster + Send + 'static>(
             outcomes = run => outcomes,
         }
     };
+    let mut undone = Vec::new();
     if interrupted {
         report(Event::Interrupted);
+        // A namespace of ours goes as a whole; in someone else's, faults must not outlive us.
+        if !deploying {
+            undone = target.undo_pending().await;
+        }
     }
     // An interrupt is a request to stop and clean up, not a failure to keep evidence of.
     let failed = scenarios.iter().any(|s| s.verdict == Verdict::Fail);
     report(Event::CleaningUp(&namespace));
-    let cleanup = clean_up(
+    let mut cleanup = clean_up(
         &*cluster,
         &namespace,
         deploying,
@@ -385,6 +385,9 @@ pub async fn check_on<C: Cluster + Send + 'static>(
         second_interrupt,
     )
     .await;
+    if !undone.is_empty() {
+        cleanup = format!("{}; {cleanup}", undone.join("; "));
+    }
     Ok(CheckReport {
         context: cluster.context().to_string(),
         namespace,
@@ -870,6 +873,60 @@ mod tests {
                 .last()
                 .unwrap()
                 .starts_with("delete namespace deploycheck-")
+        );
+    }
+
+    /// Interrupted with the database scaled to zero in someone else's namespace: the scale is
+    /// taken back before the harness goes, and the report says so.
+    #[tokio::test]
+    async fn an_interrupt_takes_back_a_fault_in_a_namespace_it_did_not_create() {
+        use crate::cluster::{HpaState, PvcState};
+        let cluster = Arc::new(existing_stack(ScriptedCluster::new("kind-kind")).with(|s| {
+            s.workloads.insert(
+                (WorkloadKind::StatefulSet, "mongodb".into()),
+                workload("mongodb", 1, 1),
+            );
+            s.services.insert("mongodb".into(), ServiceInfo::default());
+            s.pvcs = vec![PvcState {
+                name: "data-mongodb-0".into(),
+                phase: "Bound".into(),
+                storage_class: None,
+            }];
+            s.hpa = [HpaState {
+                name: "deploycheck-app".into(),
+                target: "Deployment/deploycheck-app".into(),
+                ..HpaState::default()
+            }]
+            .into();
+            s.pods_never_settle = true;
+        }));
+        let options = CheckOptions {
+            namespace: Some("shop".into()),
+            only: vec!["readiness".into()],
+            ..CheckOptions::default()
+        };
+        let report = check_on(
+            cluster.clone(),
+            profile(),
+            &options,
+            None,
+            tokio::time::sleep(Duration::from_millis(300)),
+            std::future::pending(),
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+        assert!(report.interrupted);
+        assert_eq!(
+            cluster.calls(),
+            ["scale StatefulSet/mongodb=0", "scale StatefulSet/mongodb=1"]
+        );
+        assert!(
+            report
+                .cleanup
+                .starts_with("scaled StatefulSet mongodb back to 1; nothing to delete in `shop`"),
+            "{}",
+            report.cleanup
         );
     }
 

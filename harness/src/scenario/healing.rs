@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
-use super::{ScenarioOutcome, Target, connectivity::app_container, replicas::serving};
+use super::{ScenarioOutcome, Target, Undo, connectivity::app_container, replicas::serving};
 use crate::cluster::safety::Destructive;
 use crate::cluster::{Cluster, Ephemeral, PodState, WorkloadKind, WorkloadState};
 use crate::probe::{DriveConfig, Driver};
@@ -230,10 +230,17 @@ pub async fn readiness_follows_database<C: Cluster>(
         Err(error) => return ScenarioOutcome::fail(ID, error.to_string()),
     };
     let probe = prober(base_url, "/data", deadline * 4);
+    let undo = Undo::Scale {
+        kind: WorkloadKind::StatefulSet,
+        name: statefulset.clone(),
+        replicas,
+    };
+    target.remember(undo.clone());
     if let Err(error) = cluster
         .scale(namespace, WorkloadKind::StatefulSet, statefulset, 0)
         .await
     {
+        target.forget(&undo);
         return ScenarioOutcome::fail(ID, error.to_string());
     }
     let mut mismatches = Vec::new();
@@ -283,6 +290,7 @@ pub async fn readiness_follows_database<C: Cluster>(
     {
         mismatches.push(format!("restoring the database failed: {error}"));
     } else {
+        target.forget(&undo);
         let ready = |w: &WorkloadState| w.rolled_out() && w.ready >= replicas;
         if let Err(error) = cluster
             .wait_workload(

@@ -18,8 +18,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::api::Verdict;
-use crate::cluster::Cluster;
 use crate::cluster::safety::Destructive;
+use crate::cluster::{Cluster, WorkloadKind};
 use crate::probe::DriveStats;
 use crate::profile::Profile;
 
@@ -49,9 +49,87 @@ pub struct Target<C> {
     pub namespace: String,
     pub profile: Profile,
     pub destructive: Destructive,
+    /// Faults in force that a scenario has not undone yet (it was interrupted), newest last.
+    pub pending_undo: std::sync::Mutex<Vec<Undo>>,
+}
+
+/// How to take back a fault the controllers will not heal by themselves.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Undo {
+    Scale {
+        kind: WorkloadKind,
+        name: String,
+        replicas: i32,
+    },
+    Apply(serde_json::Value),
 }
 
 impl<C: Cluster> Target<C> {
+    pub fn new(
+        cluster: Arc<C>,
+        namespace: String,
+        profile: Profile,
+        destructive: Destructive,
+    ) -> Self {
+        Self {
+            cluster,
+            namespace,
+            profile,
+            destructive,
+            pending_undo: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Records how to take back a fault about to be injected.
+    pub fn remember(&self, undo: Undo) {
+        self.pending_undo.lock().unwrap().push(undo);
+    }
+
+    /// The scenario took the fault back itself.
+    pub fn forget(&self, undo: &Undo) {
+        let mut pending = self.pending_undo.lock().unwrap();
+        if let Some(at) = pending.iter().rposition(|u| u == undo) {
+            pending.remove(at);
+        }
+    }
+
+    /// Takes back every fault still in force (after an interrupt), newest first. Returns what
+    /// was done or failed, for the report.
+    pub async fn undo_pending(&self) -> Vec<String> {
+        let pending: Vec<Undo> = std::mem::take(&mut *self.pending_undo.lock().unwrap());
+        let mut done = Vec::new();
+        for undo in pending.into_iter().rev() {
+            let (what, result) = match &undo {
+                Undo::Scale {
+                    kind,
+                    name,
+                    replicas,
+                } => (
+                    format!("scaled {kind} {name} back to {replicas}"),
+                    self.cluster
+                        .scale(&self.namespace, *kind, name, *replicas)
+                        .await,
+                ),
+                Undo::Apply(manifest) => (
+                    format!(
+                        "re-applied {}/{}",
+                        manifest["kind"].as_str().unwrap_or_default(),
+                        manifest["metadata"]["name"].as_str().unwrap_or_default()
+                    ),
+                    self.cluster
+                        .apply(&self.namespace, std::slice::from_ref(manifest))
+                        .await
+                        .map(drop),
+                ),
+            };
+            done.push(match result {
+                Ok(()) => what,
+                Err(error) => format!("could not take back a fault ({what}): {error}"),
+            });
+        }
+        done
+    }
+
     pub fn app_selector(&self) -> String {
         selector(&self.profile.app.labels)
     }
@@ -275,12 +353,12 @@ pub(crate) mod tests {
     /// allows.
     pub fn target(cluster: ScriptedCluster) -> Target<ScriptedCluster> {
         let destructive = decide(&cluster.context, false);
-        Target {
-            cluster: Arc::new(cluster),
-            namespace: "ns".into(),
-            profile: Profile::built_in("reference").unwrap(),
+        Target::new(
+            Arc::new(cluster),
+            "ns".into(),
+            Profile::built_in("reference").unwrap(),
             destructive,
-        }
+        )
     }
 
     #[test]

@@ -5,9 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::{ScenarioOutcome, Target};
+use super::{ScenarioOutcome, Target, Undo};
 use crate::cluster::safety::Destructive;
-use crate::cluster::{Cluster, PodState, WaitError, WorkloadKind, WorkloadState};
+use crate::cluster::{Cluster, ClusterError, PodState, WaitError, WorkloadKind, WorkloadState};
 use crate::probe::{DriveConfig, Driver};
 
 /// The named pod is back with a new UID, ready, not terminating.
@@ -136,13 +136,18 @@ pub async fn statefulset_recreation<C: Cluster>(
     let probe = prober(base_url, deadline * 3);
     let started = Instant::now();
     let mut mismatches = Vec::new();
+    let undo = Undo::Apply(manifest.clone());
+    target.remember(undo.clone());
     match cluster
         .delete_workload(namespace, WorkloadKind::StatefulSet, name, deadline)
         .await
     {
         Ok(()) => {}
-        Err(WaitError::Cluster(error)) => return ScenarioOutcome::fail(ID, error.to_string()),
-        Err(timeout) => mismatches.push(format!("StatefulSet {name} did not go away: {timeout}")),
+        Err(WaitError::Cluster(error @ ClusterError::Forbidden { .. })) => {
+            target.forget(&undo);
+            return ScenarioOutcome::fail(ID, error.to_string());
+        }
+        Err(error) => mismatches.push(format!("StatefulSet {name} did not go away: {error}")),
     }
     // The claims must outlive the StatefulSet, or the data went with it.
     let none_left = |pods: &[PodState]| pods.is_empty();
@@ -153,23 +158,25 @@ pub async fn statefulset_recreation<C: Cluster>(
     {
         mismatches.push(format!("the StatefulSet's pods did not go away: {error}"));
     }
-    if mismatches.is_empty() {
-        if let Err(error) = cluster
-            .apply(namespace, std::slice::from_ref(&manifest))
-            .await
-        {
-            mismatches.push(format!("re-applying the StatefulSet failed: {error}"));
-        } else {
+    // Put it back whatever happened above: without it there is no database.
+    match cluster
+        .apply(namespace, std::slice::from_ref(&manifest))
+        .await
+    {
+        Err(error) => mismatches.push(format!("re-applying the StatefulSet failed: {error}")),
+        Ok(_) => {
+            target.forget(&undo);
             let ready = |w: &WorkloadState| w.rolled_out() && w.desired > 0;
             match cluster
                 .wait_workload(namespace, WorkloadKind::StatefulSet, name, &ready, deadline)
                 .await
             {
-                Ok(_) => {
+                Ok(_) if mismatches.is_empty() => {
                     if let Err(error) = super::await_marker(base_url, &marker, deadline).await {
                         mismatches.push(error);
                     }
                 }
+                Ok(_) => {}
                 Err(error) => mismatches.push(format!("the re-created StatefulSet: {error}")),
             }
         }
@@ -294,6 +301,10 @@ mod tests {
         }));
         let outcome = statefulset_recreation(&target, &stack.url).await;
         assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        assert!(
+            target.pending_undo.lock().unwrap().is_empty(),
+            "a finished scenario leaves no fault"
+        );
         assert_eq!(
             target.cluster.calls(),
             [

@@ -68,14 +68,25 @@ async fn main() {
              (their logic is tested against a fake in the library's unit tests)"
         );
     }
-    let writer = DeployWorld::cucumber()
+    let run = DeployWorld::cucumber()
         .with_cli(opts)
         .fail_on_skipped()
         .filter_run(features, move |feature, _, scenario| {
             (with_cluster || !tagged(feature, scenario, "cluster"))
                 && (slow || !tagged(feature, scenario, "slow"))
-        })
-        .await;
+        });
+    #[cfg(not(feature = "e2e"))]
+    let writer = run.await;
+    // With a cluster, Ctrl-C/SIGTERM still deletes the namespace the run created.
+    #[cfg(feature = "e2e")]
+    let writer = tokio::select! {
+        writer = run => writer,
+        () = app::server::shutdown_signal() => {
+            eprintln!("interrupted: deleting what this run created in the cluster");
+            steps::cluster::finish().await;
+            std::process::exit(130);
+        }
+    };
     #[cfg(feature = "e2e")]
     steps::cluster::finish().await;
     use cucumber::writer::Stats as _;

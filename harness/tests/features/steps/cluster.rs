@@ -59,33 +59,49 @@ async fn start() -> Result<Session, String> {
         cluster.context(),
         std::env::var_os("DEPLOYCHECK_ALLOW_DESTRUCTIVE").is_some(),
     );
-    let target = Target {
-        cluster: cluster.clone(),
-        namespace,
-        profile,
-        destructive,
-    };
+    let target = Target::new(cluster.clone(), namespace, profile, destructive);
     let mut deploy = scenario::deploy::roll_out(&target, manifests.as_deref()).await;
     if deploy.verdict == Verdict::Fail {
         deploy.diagnostics = Some(deploycheck::diagnose::collect(&target).await.to_string());
     }
     let p = &target.profile;
-    let app = Forwarder::start(
-        cluster.clone(),
-        &target.namespace,
-        &p.app.service,
-        p.app.port,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let database = Forwarder::start(
-        cluster.clone(),
-        &target.namespace,
-        &p.database.service,
-        p.database.port,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let forwarders = async {
+        let app = Forwarder::start(
+            cluster.clone(),
+            &target.namespace,
+            &p.app.service,
+            p.app.port,
+        )
+        .await?;
+        let database = Forwarder::start(
+            cluster.clone(),
+            &target.namespace,
+            &p.database.service,
+            p.database.port,
+        )
+        .await?;
+        Ok::<_, deploycheck::cluster::ClusterError>((app, database))
+    };
+    let (app, database) = match forwarders.await {
+        Ok(both) => both,
+        Err(error) => {
+            // Nothing will run, so nothing will clean up later: do it now.
+            if existing.is_none() {
+                let cleanup = check::clean_up(
+                    &*cluster,
+                    &target.namespace,
+                    true,
+                    Keep::Never,
+                    true,
+                    p.cluster.namespace_delete,
+                    std::future::pending(),
+                )
+                .await;
+                return Err(format!("cannot port-forward: {error}; {cleanup}"));
+            }
+            return Err(format!("cannot port-forward: {error}"));
+        }
+    };
     Ok(Session {
         target,
         created: existing.is_none(),
@@ -154,6 +170,12 @@ pub async fn finish() {
         _ => Keep::Never,
     };
     let cluster = &*session.target.cluster;
+    // Faults an interrupted scenario left in force (a namespace of ours goes as a whole).
+    let undone = if session.created {
+        Vec::new()
+    } else {
+        session.target.undo_pending().await
+    };
     let cleanup = check::clean_up(
         cluster,
         &session.target.namespace,
@@ -164,6 +186,11 @@ pub async fn finish() {
         std::future::pending(),
     )
     .await;
+    let cleanup = undone
+        .into_iter()
+        .chain([cleanup])
+        .collect::<Vec<_>>()
+        .join("; ");
     println!("cleanup: {cleanup}");
     let report = CheckReport {
         context: cluster.context().to_string(),
