@@ -11,9 +11,9 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
 use super::{
-    Cluster, ClusterError, Ephemeral, EventInfo, HelperRun, HpaState, NamespaceGone, PodCondition,
-    PodState, PvcState, ServiceInfo, Tunnel, WaitError, WorkloadCondition, WorkloadKind,
-    WorkloadState, describe,
+    Cluster, ClusterError, Ephemeral, EventInfo, HelperRun, HpaState, Labels, NamespaceGone,
+    PodCondition, PodState, PvcState, ServiceInfo, Tunnel, WaitError, WorkloadCondition,
+    WorkloadKind, WorkloadState, describe,
 };
 
 #[derive(Default)]
@@ -178,6 +178,7 @@ impl Cluster for ScriptedCluster {
         &self,
         namespace: &str,
         objects: &[serde_json::Value],
+        labels: Labels,
     ) -> Result<Vec<String>, ClusterError> {
         self.check("apply", namespace)?;
         let applied: Vec<String> = objects
@@ -190,7 +191,11 @@ impl Cluster for ScriptedCluster {
                 )
             })
             .collect();
-        self.record(format!("apply {namespace}: {}", applied.join(", ")));
+        let how = match labels {
+            Labels::Ours => "",
+            Labels::AsTheyWere => " (as it was)",
+        };
+        self.record(format!("apply {namespace}: {}{how}", applied.join(", ")));
         Ok(applied)
     }
 

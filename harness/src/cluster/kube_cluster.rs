@@ -22,8 +22,8 @@ use kube::runtime::wait::{await_condition, conditions};
 use kube::runtime::watcher;
 
 use super::{
-    Cluster, ClusterError, Condition, Ephemeral, EventInfo, HelperRun, HpaState, MANAGED_BY,
-    NamespaceGone, PodCondition, PodState, PvcState, ServiceInfo, Tunnel, WaitError,
+    Cluster, ClusterError, Condition, Ephemeral, EventInfo, HelperRun, HpaState, Labels,
+    MANAGED_BY, NamespaceGone, PodCondition, PodState, PvcState, ServiceInfo, Tunnel, WaitError,
     WorkloadCondition, WorkloadKind, WorkloadState,
 };
 
@@ -547,6 +547,7 @@ impl Cluster for KubeCluster {
         &self,
         namespace: &str,
         objects: &[serde_json::Value],
+        labels: Labels,
     ) -> Result<Vec<String>, ClusterError> {
         let mut cache = BTreeMap::new();
         let mut applied = Vec::new();
@@ -565,7 +566,9 @@ impl Cluster for KubeCluster {
             }
             let mut object = object.clone();
             object["metadata"]["namespace"] = namespace.into();
-            object["metadata"]["labels"][MANAGED_BY.0] = MANAGED_BY.1.into();
+            if labels == Labels::Ours {
+                object["metadata"]["labels"][MANAGED_BY.0] = MANAGED_BY.1.into();
+            }
             let dynamic: DynamicObject =
                 serde_json::from_value(object).map_err(|e| ClusterError::Manifest {
                     object: label.clone(),
@@ -1421,9 +1424,49 @@ mod tests {
             respond(send, body);
             no_further_request(&mut handle).await;
         });
-        let applied = cluster.apply("shop", &[manifest]).await;
+        let applied = cluster.apply("shop", &[manifest], Labels::Ours).await;
         server.await.unwrap();
         assert_eq!(applied.unwrap(), vec!["Deployment/web".to_string()]);
+    }
+
+    #[tokio::test]
+    async fn restoring_an_object_keeps_its_labels_as_they_were() {
+        let manifest = serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "db", "labels": {"app.kubernetes.io/managed-by": "Helm"}},
+            "spec": {"serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                     "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "db", "image": "mongo:7.0"}]}}}
+        });
+        let (cluster, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let (_, send) = handle.next_request().await.expect("a discovery request");
+            respond(
+                send,
+                api_resource_list(
+                    "apps/v1",
+                    serde_json::json!({
+                        "name": "statefulsets", "singularName": "statefulset", "namespaced": true,
+                        "kind": "StatefulSet", "verbs": ["create", "get", "patch"]
+                    }),
+                ),
+            );
+            let (request, send) = handle.next_request().await.expect("an apply request");
+            assert_eq!(
+                request.uri().path(),
+                "/apis/apps/v1/namespaces/shop/statefulsets/db"
+            );
+            let body = body_json(request).await;
+            assert_eq!(
+                body["metadata"]["labels"],
+                serde_json::json!({"app.kubernetes.io/managed-by": "Helm"})
+            );
+            respond(send, body);
+        });
+        cluster
+            .apply("shop", &[manifest], Labels::AsTheyWere)
+            .await
+            .unwrap();
+        server.await.unwrap();
     }
 
     #[tokio::test]
@@ -1452,7 +1495,7 @@ mod tests {
             );
             no_further_request(&mut handle).await;
         });
-        let result = cluster.apply("shop", &[manifest]).await;
+        let result = cluster.apply("shop", &[manifest], Labels::Ours).await;
         server.await.unwrap();
         match result {
             Err(error @ ClusterError::Manifest { .. }) => {

@@ -188,6 +188,15 @@ impl HelperRun {
     }
 }
 
+/// Whether applied objects get the [`MANAGED_BY`] label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Labels {
+    /// Objects deploycheck creates: labelled as ours.
+    Ours,
+    /// Someone's object put back as it was: its labels stay exactly as they were.
+    AsTheyWere,
+}
+
 /// An ephemeral container to add to a running pod.
 #[derive(Clone, Debug)]
 pub struct Ephemeral<'a> {
@@ -305,6 +314,7 @@ pub trait Cluster: Sync {
         &self,
         namespace: &str,
         objects: &[serde_json::Value],
+        labels: Labels,
     ) -> impl Future<Output = Result<Vec<String>, ClusterError>> + Send;
 
     /// A workload's live manifest without status and server-set metadata, ready to re-apply.

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use super::{ScenarioOutcome, Target};
-use crate::cluster::{Cluster, WaitError, WorkloadKind, WorkloadState};
+use crate::cluster::{Cluster, Labels, WaitError, WorkloadKind, WorkloadState};
 
 const ID: &str = "deploy";
 
@@ -20,7 +20,7 @@ pub async fn roll_out<C: Cluster>(
     let started = Instant::now();
     let mut applied = 0;
     if let Some(manifests) = manifests {
-        match cluster.apply(namespace, manifests).await {
+        match cluster.apply(namespace, manifests, Labels::Ours).await {
             Ok(objects) => applied = objects.len(),
             Err(error) => return ScenarioOutcome::fail(ID, error.to_string()),
         }

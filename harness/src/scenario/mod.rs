@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::api::Verdict;
 use crate::cluster::safety::Destructive;
-use crate::cluster::{Cluster, WorkloadKind};
+use crate::cluster::{Cluster, Labels, WorkloadKind};
 use crate::probe::DriveStats;
 use crate::profile::Profile;
 
@@ -117,7 +117,11 @@ impl<C: Cluster> Target<C> {
                         manifest["metadata"]["name"].as_str().unwrap_or_default()
                     ),
                     self.cluster
-                        .apply(&self.namespace, std::slice::from_ref(manifest))
+                        .apply(
+                            &self.namespace,
+                            std::slice::from_ref(manifest),
+                            Labels::AsTheyWere,
+                        )
                         .await
                         .map(drop),
                 ),

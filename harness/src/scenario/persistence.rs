@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use super::{ScenarioOutcome, Target, Undo};
 use crate::cluster::safety::Destructive;
-use crate::cluster::{Cluster, ClusterError, PodState, WaitError, WorkloadKind, WorkloadState};
+use crate::cluster::{
+    Cluster, ClusterError, Labels, PodState, WaitError, WorkloadKind, WorkloadState,
+};
 use crate::probe::{DriveConfig, Driver};
 
 /// The named pod is back with a new UID, ready, not terminating.
@@ -160,7 +162,11 @@ pub async fn statefulset_recreation<C: Cluster>(
     }
     // Put it back whatever happened above: without it there is no database.
     match cluster
-        .apply(namespace, std::slice::from_ref(&manifest))
+        .apply(
+            namespace,
+            std::slice::from_ref(&manifest),
+            Labels::AsTheyWere,
+        )
         .await
     {
         Err(error) => mismatches.push(format!("re-applying the StatefulSet failed: {error}")),
@@ -309,7 +315,7 @@ mod tests {
             target.cluster.calls(),
             [
                 "delete StatefulSet/mongodb",
-                "apply ns: StatefulSet/mongodb"
+                "apply ns: StatefulSet/mongodb (as it was)"
             ]
         );
         stack.shutdown().await.unwrap();
