@@ -542,6 +542,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_app_declared_to_answer_503_must_do_so_while_the_database_is_down() {
+        use axum::http::StatusCode;
+        let answers_503 = crate::testing::serve(axum::Router::new().route(
+            "/data",
+            axum::routing::get(|| async { StatusCode::SERVICE_UNAVAILABLE }),
+        ))
+        .await;
+        let answers_200 = crate::testing::serve(
+            axum::Router::new().route("/data", axum::routing::get(|| async { "[]" })),
+        )
+        .await;
+        for (url, passes) in [(answers_503, true), (answers_200, false)] {
+            let mut target = target(database_away(false));
+            target.profile.cluster.db_down = DbDown::ServiceUnavailable;
+            target.profile.cluster.recovery = Duration::from_secs(2);
+            let outcome = readiness_follows_database(&target, &url).await;
+            assert_eq!(outcome.verdict == Verdict::Pass, passes, "{outcome:?}");
+            if !passes {
+                assert!(
+                    outcome.detail.contains("GET /data never answered 503"),
+                    "{}",
+                    outcome.detail
+                );
+            }
+            assert_eq!(
+                target.cluster.calls().last().unwrap(),
+                "scale StatefulSet/mongodb=1"
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn pods_that_stay_ready_fail_and_the_database_is_still_restored() {
         let target = target(database_away(false));
         let outcome = readiness_follows_database(&target, "http://127.0.0.1:9").await;
