@@ -11,31 +11,10 @@ WITH_FLASK=0
 if [ "${1:-}" = "--with-flask" ]; then WITH_FLASK=1; shift; fi
 DURATION="${1:-10}"
 CONNECTIONS="${2:-32}"
-command -v wrk >/dev/null || { echo "bench: wrk is not installed (apt-get install wrk)" >&2; exit 2; }
-
-cargo build --release -q -p deploycheck-app
-VENV="${DEVDB_VENV:-target/devdb-venv}"
-if [ ! -x "$VENV/bin/secantusd-py" ]; then
-    python3 -m venv "$VENV" && "$VENV/bin/pip" install -q "SecantusDB==0.7.0b3"
-fi
-WORK="$(mktemp -d)"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-DB_PORT="$(free_port)"; APP_PORT="$(free_port)"
-cleanup() { kill "${APP_PID:-}" "${FLASK_PID:-}" "${DB_PID:-}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT INT TERM
-
-"$VENV/bin/secantusd-py" --host 127.0.0.1 --port "$DB_PORT" --storage-path "$WORK/db" \
-    --standalone --log-level WARNING >"$WORK/db.log" 2>&1 &
-DB_PID=$!
-MONGODB_URI="mongodb://127.0.0.1:$DB_PORT/?directConnection=true" MONGODB_DATABASE=bench \
-    PORT="$APP_PORT" BIND_ADDR=127.0.0.1 RUST_LOG=warn LOG_FORMAT=json "${CARGO_TARGET_DIR:-target}/release/deploycheck-app" 2>"$WORK/app.log" &
-APP_PID=$!
-URL="http://127.0.0.1:$APP_PORT"
-for _ in $(seq 1 300); do
-    curl -fs "$URL/ready" >/dev/null 2>&1 && break
-    sleep 0.2
-done
-curl -fs "$URL/ready" >/dev/null || { echo "bench: the service never became ready" >&2; exit 1; }
+# shellcheck source=bench/stack.sh
+. bench/stack.sh
+require_wrk
+start_stack bench
 
 rss() { awk '/VmRSS/ {print $2 " kB"}' "/proc/$APP_PID/status"; }
 sleep 1
@@ -78,7 +57,6 @@ if [ "$WITH_FLASK" = 1 ]; then
     MONGODB_URI="mongodb://127.0.0.1:$DB_PORT/?directConnection=true" MONGODB_DATABASE=flask \
         "$FLASK_VENV/bin/gunicorn" --chdir bench -w "$(nproc)" -b "127.0.0.1:$FLASK_PORT" \
         --log-level warning flask_baseline:app 2>"$WORK/flask.log" &
-    FLASK_PID=$!
     for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$FLASK_PORT/health" >/dev/null 2>&1 && break; sleep 0.2; done
     suite "http://127.0.0.1:$FLASK_PORT" "[flask+pymongo]"
 fi
