@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the bench scripts: the release reference service on a fresh SecantusDB, both on
 # loopback. `start_stack DATABASE` sets URL, DB_PORT, APP_PID and WORK (a temporary directory);
 # everything the script started in the background, and WORK, go when it exits.
@@ -32,6 +33,7 @@ start_stack() {
     MONGODB_URI="mongodb://127.0.0.1:$DB_PORT/?directConnection=true" MONGODB_DATABASE="$database" \
         PORT="$app_port" BIND_ADDR=127.0.0.1 RUST_LOG=warn LOG_FORMAT=json \
         "${CARGO_TARGET_DIR:-target}/release/deploycheck-app" 2>"$WORK/app.log" &
+    # shellcheck disable=SC2034  # read by the scripts that source this one
     APP_PID=$!
     URL="http://127.0.0.1:$app_port"
     for _ in $(seq 1 300); do
