@@ -167,64 +167,100 @@ pub fn pod_state(pod: &Pod) -> PodState {
     }
 }
 
-fn conditions_of(
-    list: Option<impl IntoIterator<Item = (String, String, Option<String>, Option<String>)>>,
-) -> Vec<Condition> {
-    list.into_iter()
-        .flatten()
-        .map(|(kind, status, reason, message)| Condition {
-            kind,
-            status,
-            reason: reason.unwrap_or_default(),
-            message: message.unwrap_or_default(),
-        })
-        .collect()
+/// Flattens a Kubernetes condition list: every kind has its own condition type, with the same
+/// field names.
+macro_rules! flat_conditions {
+    ($list:expr) => {
+        $list
+            .into_iter()
+            .flatten()
+            .map(|c| Condition {
+                kind: c.type_,
+                status: c.status,
+                reason: c.reason.unwrap_or_default(),
+                message: c.message.unwrap_or_default(),
+            })
+            .collect::<Vec<_>>()
+    };
+}
+
+/// Rollout status of a Deployment or a StatefulSet: the same fields under different types.
+macro_rules! workload_state {
+    ($object:expr) => {{
+        let object = $object;
+        let status = object.status.clone().unwrap_or_default();
+        let generation = object.metadata.generation.unwrap_or(0);
+        WorkloadState {
+            name: object.metadata.name.clone().unwrap_or_default(),
+            desired: object.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+            ready: status.ready_replicas.unwrap_or(0),
+            available: status.available_replicas.unwrap_or(0),
+            updated: status.updated_replicas.unwrap_or(0),
+            // `i32` on a StatefulSet, `Option<i32>` on a Deployment.
+            total: Option::<i32>::from(status.replicas).unwrap_or(0),
+            observed: status.observed_generation.unwrap_or(0) >= generation,
+            conditions: flat_conditions!(status.conditions),
+        }
+    }};
 }
 
 pub fn deployment_state(deployment: &Deployment) -> WorkloadState {
-    let status = deployment.status.clone().unwrap_or_default();
-    let generation = deployment.metadata.generation.unwrap_or(0);
-    WorkloadState {
-        name: deployment.metadata.name.clone().unwrap_or_default(),
-        desired: deployment
-            .spec
-            .as_ref()
-            .and_then(|s| s.replicas)
-            .unwrap_or(1),
-        ready: status.ready_replicas.unwrap_or(0),
-        available: status.available_replicas.unwrap_or(0),
-        updated: status.updated_replicas.unwrap_or(0),
-        total: status.replicas.unwrap_or(0),
-        observed: status.observed_generation.unwrap_or(0) >= generation,
-        conditions: conditions_of(status.conditions.map(|c| {
-            c.into_iter()
-                .map(|c| (c.type_, c.status, c.reason, c.message))
-                .collect::<Vec<_>>()
-        })),
-    }
+    workload_state!(deployment)
 }
 
 pub fn statefulset_state(statefulset: &StatefulSet) -> WorkloadState {
-    let status = statefulset.status.clone().unwrap_or_default();
-    let generation = statefulset.metadata.generation.unwrap_or(0);
-    WorkloadState {
-        name: statefulset.metadata.name.clone().unwrap_or_default(),
-        desired: statefulset
-            .spec
-            .as_ref()
-            .and_then(|s| s.replicas)
-            .unwrap_or(1),
-        ready: status.ready_replicas.unwrap_or(0),
-        available: status.available_replicas.unwrap_or(0),
-        updated: status.updated_replicas.unwrap_or(0),
-        total: status.replicas,
-        observed: status.observed_generation.unwrap_or(0) >= generation,
-        conditions: conditions_of(status.conditions.map(|c| {
-            c.into_iter()
-                .map(|c| (c.type_, c.status, c.reason, c.message))
-                .collect::<Vec<_>>()
-        })),
+    workload_state!(statefulset)
+}
+
+/// What Deployments and StatefulSets share, so each workload operation is written once.
+trait Workload:
+    kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + Clone
+    + std::fmt::Debug
+    + serde::de::DeserializeOwned
+    + serde::Serialize
+    + Send
+    + Sync
+    + 'static
+{
+    fn state(&self) -> WorkloadState;
+    fn into_template(self) -> Option<PodTemplateSpec>;
+}
+
+impl Workload for Deployment {
+    fn state(&self) -> WorkloadState {
+        deployment_state(self)
     }
+
+    fn into_template(self) -> Option<PodTemplateSpec> {
+        self.spec.map(|s| s.template)
+    }
+}
+
+impl Workload for StatefulSet {
+    fn state(&self) -> WorkloadState {
+        statefulset_state(self)
+    }
+
+    fn into_template(self) -> Option<PodTemplateSpec> {
+        self.spec.map(|s| s.template)
+    }
+}
+
+/// Evaluates `$body` with `$K` standing for the k8s-openapi type of the workload kind.
+macro_rules! with_workload_type {
+    ($kind:expr, $K:ident => $body:expr) => {
+        match $kind {
+            WorkloadKind::Deployment => {
+                type $K = Deployment;
+                $body
+            }
+            WorkloadKind::StatefulSet => {
+                type $K = StatefulSet;
+                $body
+            }
+        }
+    };
 }
 
 pub fn hpa_state(hpa: &HorizontalPodAutoscaler) -> HpaState {
@@ -250,11 +286,7 @@ pub fn hpa_state(hpa: &HorizontalPodAutoscaler) -> HpaState {
         desired: status.desired_replicas,
         cpu_percent,
         cpu_target,
-        conditions: conditions_of(status.conditions.map(|c| {
-            c.into_iter()
-                .map(|c| (c.type_, c.status, c.reason, c.message))
-                .collect::<Vec<_>>()
-        })),
+        conditions: flat_conditions!(status.conditions),
     }
 }
 
@@ -322,75 +354,81 @@ fn suffix() -> String {
 }
 
 impl KubeCluster {
-    async fn wait_deployment(
+    fn workloads<K: Workload>(&self, namespace: &str) -> Api<K> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    async fn wait_workload_of<K: Workload>(
         &self,
         namespace: &str,
         name: &str,
         done: WorkloadCondition<'_>,
         deadline: Duration,
     ) -> Result<WorkloadState, WaitError> {
-        let api: Api<Deployment> = Api::namespaced(self.client.clone(), namespace);
         let last = Mutex::new(None::<WorkloadState>);
-        let condition = |d: Option<&Deployment>| {
-            let Some(d) = d else { return false };
-            let state = deployment_state(d);
+        let condition = |object: Option<&K>| {
+            let Some(object) = object else { return false };
+            let state = object.state();
             let reached = done(&state);
             *last.lock().unwrap() = Some(state);
             reached
         };
-        self.finish_workload_wait(
-            tokio::time::timeout(deadline, await_condition(api, name, condition)).await,
-            namespace,
-            name,
+        let result = tokio::time::timeout(
             deadline,
-            &last,
+            await_condition(self.workloads::<K>(namespace), name, condition),
         )
-    }
-
-    async fn wait_statefulset(
-        &self,
-        namespace: &str,
-        name: &str,
-        done: WorkloadCondition<'_>,
-        deadline: Duration,
-    ) -> Result<WorkloadState, WaitError> {
-        let api: Api<StatefulSet> = Api::namespaced(self.client.clone(), namespace);
-        let last = Mutex::new(None::<WorkloadState>);
-        let condition = |s: Option<&StatefulSet>| {
-            let Some(s) = s else { return false };
-            let state = statefulset_state(s);
-            let reached = done(&state);
-            *last.lock().unwrap() = Some(state);
-            reached
-        };
-        self.finish_workload_wait(
-            tokio::time::timeout(deadline, await_condition(api, name, condition)).await,
-            namespace,
-            name,
-            deadline,
-            &last,
-        )
-    }
-
-    fn finish_workload_wait<K>(
-        &self,
-        result: Result<Result<Option<K>, kube::runtime::wait::Error>, tokio::time::error::Elapsed>,
-        namespace: &str,
-        name: &str,
-        deadline: Duration,
-        last: &Mutex<Option<WorkloadState>>,
-    ) -> Result<WorkloadState, WaitError> {
+        .await;
         let last = last.lock().unwrap().clone();
         match result {
             Ok(Ok(_)) => Ok(last.expect("the condition saw the object")),
-            Ok(Err(kube::runtime::wait::Error::ProbeFailed(e))) => Err(WaitError::Cluster(
-                self.error(&format!("watching {name}"), namespace, probe_error(e)),
-            )),
+            Ok(Err(e)) => Err(WaitError::Cluster(self.error(
+                &format!("watching {name}"),
+                namespace,
+                wait_error(e),
+            ))),
             Err(_) => Err(WaitError::Timeout {
                 waited: deadline,
                 last_seen: last.map_or_else(|| format!("{name} does not exist"), |s| s.summary()),
             }),
         }
+    }
+
+    /// Deletes in the foreground (the object goes only after its pods, so "gone" means "pods
+    /// gone too") and waits until it is gone.
+    async fn delete_and_wait<K: Workload>(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(), kube::Error> {
+        let params = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Foreground),
+            ..DeleteParams::default()
+        };
+        let api = self.workloads::<K>(namespace);
+        let uid = api
+            .delete(name, &params)
+            .await?
+            .left()
+            .and_then(|object| object.meta().uid.clone())
+            .unwrap_or_default();
+        await_condition(api, name, conditions::is_deleted(&uid))
+            .await
+            .map(drop)
+            .map_err(wait_error)
+    }
+
+    async fn manifest_of<K: Workload>(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>, kube::Error> {
+        let Some(object) = self.workloads::<K>(namespace).get_opt(name).await? else {
+            return Ok(None);
+        };
+        let mut value = serde_json::to_value(object).map_err(kube::Error::SerdeError)?;
+        value["apiVersion"] = K::api_version(&()).into();
+        value["kind"] = K::kind(&()).into();
+        Ok(Some(reapplicable(value)))
     }
 
     /// Waits until a pod's phase or one of its (ephemeral) containers satisfies `done`.
@@ -409,8 +447,8 @@ impl KubeCluster {
         .await
         {
             Ok(Ok(pod)) => Ok(pod),
-            Ok(Err(kube::runtime::wait::Error::ProbeFailed(e))) => {
-                Err(self.error(&format!("watching pod {name}"), namespace, probe_error(e)))
+            Ok(Err(e)) => {
+                Err(self.error(&format!("watching pod {name}"), namespace, wait_error(e)))
             }
             Err(_) => Ok(None),
         }
@@ -515,9 +553,7 @@ impl Cluster for KubeCluster {
         .await
         {
             Ok(Ok(_)) => Ok(NamespaceGone::Deleted),
-            Ok(Err(kube::runtime::wait::Error::ProbeFailed(e))) => {
-                Err(self.error("watching the namespace", name, probe_error(e)))
-            }
+            Ok(Err(e)) => Err(self.error("watching the namespace", name, wait_error(e))),
             Err(_) => {
                 let namespace = api
                     .get_opt(name)
@@ -531,13 +567,7 @@ impl Cluster for KubeCluster {
                         .spec
                         .and_then(|s| s.finalizers)
                         .unwrap_or_default(),
-                    conditions: conditions_of(namespace.status.and_then(|s| s.conditions).map(
-                        |c| {
-                            c.into_iter()
-                                .map(|c| (c.type_, c.status, c.reason, c.message))
-                                .collect::<Vec<_>>()
-                        },
-                    )),
+                    conditions: flat_conditions!(namespace.status.and_then(|s| s.conditions)),
                 })
             }
         }
@@ -594,47 +624,8 @@ impl Cluster for KubeCluster {
         kind: WorkloadKind,
         name: &str,
     ) -> Result<Option<serde_json::Value>, ClusterError> {
-        let action = format!("reading {kind} {name}");
-        let value = match kind {
-            WorkloadKind::Deployment => {
-                Api::<Deployment>::namespaced(self.client.clone(), namespace)
-                    .get_opt(name)
-                    .await
-                    .map(|d| {
-                        d.map(|mut d| {
-                            d.metadata.managed_fields = None;
-                            serde_json::to_value(d).map(|mut v| {
-                                v["apiVersion"] = "apps/v1".into();
-                                v["kind"] = "Deployment".into();
-                                v
-                            })
-                        })
-                    })
-            }
-            WorkloadKind::StatefulSet => {
-                Api::<StatefulSet>::namespaced(self.client.clone(), namespace)
-                    .get_opt(name)
-                    .await
-                    .map(|s| {
-                        s.map(|s| {
-                            serde_json::to_value(s).map(|mut v| {
-                                v["apiVersion"] = "apps/v1".into();
-                                v["kind"] = "StatefulSet".into();
-                                v
-                            })
-                        })
-                    })
-            }
-        }
-        .map_err(|e| self.error(&action, namespace, e))?;
-        value
-            .transpose()
-            .map(|v| v.map(reapplicable))
-            .map_err(|e| ClusterError::Api {
-                action,
-                namespace: namespace.into(),
-                reason: e.to_string(),
-            })
+        with_workload_type!(kind, K => self.manifest_of::<K>(namespace, name).await)
+            .map_err(|e| self.error(&format!("reading {kind} {name}"), namespace, e))
     }
 
     async fn delete_workload(
@@ -644,40 +635,13 @@ impl Cluster for KubeCluster {
         name: &str,
         deadline: Duration,
     ) -> Result<(), WaitError> {
-        // Foreground: the object goes only after its pods, so "gone" means "pods gone too".
-        let params = DeleteParams {
-            propagation_policy: Some(PropagationPolicy::Foreground),
-            ..DeleteParams::default()
-        };
-        let action = format!("deleting {kind} {name}");
-        let wait = async {
-            match kind {
-                WorkloadKind::Deployment => {
-                    let api = Api::<Deployment>::namespaced(self.client.clone(), namespace);
-                    let uid = api
-                        .delete(name, &params)
-                        .await
-                        .map(|e| e.left().and_then(|d| d.metadata.uid).unwrap_or_default())?;
-                    await_condition(api, name, conditions::is_deleted(&uid))
-                        .await
-                        .map(drop)
-                        .map_err(wait_error)
-                }
-                WorkloadKind::StatefulSet => {
-                    let api = Api::<StatefulSet>::namespaced(self.client.clone(), namespace);
-                    let uid = api
-                        .delete(name, &params)
-                        .await
-                        .map(|e| e.left().and_then(|s| s.metadata.uid).unwrap_or_default())?;
-                    await_condition(api, name, conditions::is_deleted(&uid))
-                        .await
-                        .map(drop)
-                        .map_err(wait_error)
-                }
-            }
-        };
-        match tokio::time::timeout(deadline, wait).await {
-            Ok(result) => result.map_err(|e| WaitError::Cluster(self.error(&action, namespace, e))),
+        let deleted = with_workload_type!(kind, K => {
+            tokio::time::timeout(deadline, self.delete_and_wait::<K>(namespace, name)).await
+        });
+        match deleted {
+            Ok(result) => result.map_err(|e| {
+                WaitError::Cluster(self.error(&format!("deleting {kind} {name}"), namespace, e))
+            }),
             Err(_) => Err(WaitError::Timeout {
                 waited: deadline,
                 last_seen: format!("{kind} {name} still terminating (finalizers or stuck pods)"),
@@ -691,21 +655,13 @@ impl Cluster for KubeCluster {
         kind: WorkloadKind,
         name: &str,
     ) -> Result<Option<WorkloadState>, ClusterError> {
-        let result = match kind {
-            WorkloadKind::Deployment => {
-                Api::<Deployment>::namespaced(self.client.clone(), namespace)
-                    .get_opt(name)
-                    .await
-                    .map(|d| d.as_ref().map(deployment_state))
-            }
-            WorkloadKind::StatefulSet => {
-                Api::<StatefulSet>::namespaced(self.client.clone(), namespace)
-                    .get_opt(name)
-                    .await
-                    .map(|s| s.as_ref().map(statefulset_state))
-            }
-        };
-        result.map_err(|e| self.error(&format!("reading {kind} {name}"), namespace, e))
+        with_workload_type!(kind, K => {
+            self.workloads::<K>(namespace)
+                .get_opt(name)
+                .await
+                .map(|object| object.as_ref().map(Workload::state))
+        })
+        .map_err(|e| self.error(&format!("reading {kind} {name}"), namespace, e))
     }
 
     async fn wait_workload(
@@ -716,12 +672,9 @@ impl Cluster for KubeCluster {
         done: WorkloadCondition<'_>,
         deadline: Duration,
     ) -> Result<WorkloadState, WaitError> {
-        match kind {
-            WorkloadKind::Deployment => self.wait_deployment(namespace, name, done, deadline).await,
-            WorkloadKind::StatefulSet => {
-                self.wait_statefulset(namespace, name, done, deadline).await
-            }
-        }
+        with_workload_type!(kind, K => {
+            self.wait_workload_of::<K>(namespace, name, done, deadline).await
+        })
     }
 
     async fn pod_template(
@@ -730,21 +683,13 @@ impl Cluster for KubeCluster {
         kind: WorkloadKind,
         name: &str,
     ) -> Result<Option<PodTemplateSpec>, ClusterError> {
-        let result = match kind {
-            WorkloadKind::Deployment => {
-                Api::<Deployment>::namespaced(self.client.clone(), namespace)
-                    .get_opt(name)
-                    .await
-                    .map(|d| d.and_then(|d| d.spec).map(|s| s.template))
-            }
-            WorkloadKind::StatefulSet => {
-                Api::<StatefulSet>::namespaced(self.client.clone(), namespace)
-                    .get_opt(name)
-                    .await
-                    .map(|s| s.and_then(|s| s.spec).map(|s| s.template))
-            }
-        };
-        result.map_err(|e| self.error(&format!("reading {kind} {name}"), namespace, e))
+        with_workload_type!(kind, K => {
+            self.workloads::<K>(namespace)
+                .get_opt(name)
+                .await
+                .map(|object| object.and_then(Workload::into_template))
+        })
+        .map_err(|e| self.error(&format!("reading {kind} {name}"), namespace, e))
     }
 
     async fn scale(
@@ -755,22 +700,13 @@ impl Cluster for KubeCluster {
         replicas: i32,
     ) -> Result<(), ClusterError> {
         let patch = Patch::Merge(serde_json::json!({"spec": {"replicas": replicas}}));
-        let params = PatchParams::default();
-        let result = match kind {
-            WorkloadKind::Deployment => {
-                Api::<Deployment>::namespaced(self.client.clone(), namespace)
-                    .patch_scale(name, &params, &patch)
-                    .await
-                    .map(drop)
-            }
-            WorkloadKind::StatefulSet => {
-                Api::<StatefulSet>::namespaced(self.client.clone(), namespace)
-                    .patch_scale(name, &params, &patch)
-                    .await
-                    .map(drop)
-            }
-        };
-        result.map_err(|e| {
+        with_workload_type!(kind, K => {
+            self.workloads::<K>(namespace)
+                .patch_scale(name, &PatchParams::default(), &patch)
+                .await
+                .map(drop)
+        })
+        .map_err(|e| {
             self.error(
                 &format!("scaling {kind} {name} to {replicas}"),
                 namespace,
