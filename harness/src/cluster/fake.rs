@@ -126,6 +126,31 @@ pub fn workload(name: &str, desired: i32, ready: i32) -> WorkloadState {
     }
 }
 
+/// What a watch delivers: the current value first, then the scripted snapshots in order (each
+/// becoming the current value), until `done` holds. Running out of script is the deadline
+/// passing: `Err` carries the last value seen.
+fn replay<K: Ord + Clone, T: Clone>(
+    current: &mut BTreeMap<K, T>,
+    script: &mut BTreeMap<K, VecDeque<T>>,
+    key: &K,
+    done: impl Fn(&T) -> bool,
+) -> Result<T, Option<T>> {
+    let mut last = current.get(key).cloned();
+    if let Some(value) = &last
+        && done(value)
+    {
+        return Ok(value.clone());
+    }
+    while let Some(snapshot) = script.get_mut(key).and_then(VecDeque::pop_front) {
+        current.insert(key.clone(), snapshot.clone());
+        if done(&snapshot) {
+            return Ok(snapshot);
+        }
+        last = Some(snapshot);
+    }
+    Err(last)
+}
+
 fn pop_or_last<T: Clone>(queue: &mut VecDeque<T>) -> Option<T> {
     if queue.len() > 1 {
         queue.pop_front()
@@ -254,28 +279,17 @@ impl Cluster for ScriptedCluster {
         deadline: Duration,
     ) -> Result<WorkloadState, WaitError> {
         self.check("wait_workload", namespace)?;
-        let key = (kind, name.to_string());
         let mut state = self.state.lock().unwrap();
-        let mut last = state.workloads.get(&key).cloned();
-        if let Some(current) = &last
-            && done(current)
-        {
-            return Ok(current.clone());
-        }
-        while let Some(snapshot) = state
-            .workload_script
-            .get_mut(&key)
-            .and_then(VecDeque::pop_front)
-        {
-            state.workloads.insert(key.clone(), snapshot.clone());
-            if done(&snapshot) {
-                return Ok(snapshot);
+        let State {
+            workloads,
+            workload_script,
+            ..
+        } = &mut *state;
+        replay(workloads, workload_script, &(kind, name.to_string()), done).map_err(|last| {
+            WaitError::Timeout {
+                waited: deadline,
+                last_seen: last.map_or_else(|| format!("{name} does not exist"), |s| s.summary()),
             }
-            last = Some(snapshot);
-        }
-        Err(WaitError::Timeout {
-            waited: deadline,
-            last_seen: last.map_or_else(|| format!("{name} does not exist"), |s| s.summary()),
         })
     }
 
@@ -343,25 +357,20 @@ impl Cluster for ScriptedCluster {
             std::future::pending::<()>().await;
         }
         let mut state = self.state.lock().unwrap();
-        let mut last = state.pods.get(selector).cloned().unwrap_or_default();
-        // A watch starts with the current state.
-        if done(&last) {
-            return Ok(last);
-        }
-        while let Some(snapshot) = state
-            .pod_script
-            .get_mut(selector)
-            .and_then(VecDeque::pop_front)
-        {
-            state.pods.insert(selector.into(), snapshot.clone());
-            if done(&snapshot) {
-                return Ok(snapshot);
-            }
-            last = snapshot;
-        }
-        Err(WaitError::Timeout {
+        let State {
+            pods, pod_script, ..
+        } = &mut *state;
+        // No pods yet is a state too (the watch sees an empty list).
+        pods.entry(selector.into()).or_default();
+        replay(
+            pods,
+            pod_script,
+            &selector.to_string(),
+            |p: &Vec<PodState>| done(p),
+        )
+        .map_err(|last| WaitError::Timeout {
             waited: deadline,
-            last_seen: describe(&last),
+            last_seen: describe(&last.unwrap_or_default()),
         })
     }
 
