@@ -178,18 +178,12 @@ async fn from_app_pod<C: Cluster>(target: &Target<C>, host: &str) -> Result<Stri
 pub async fn service_name<C: Cluster>(target: &Target<C>, base_url: &str) -> ScenarioOutcome {
     let cluster = &*target.cluster;
     let (namespace, profile) = (&target.namespace, &target.profile);
-    let template = match cluster
-        .pod_template(namespace, WorkloadKind::Deployment, &profile.app.deployment)
+    let template = match target
+        .template(WorkloadKind::Deployment, &profile.app.deployment)
         .await
     {
-        Ok(Some(template)) => template,
-        Ok(None) => {
-            return ScenarioOutcome::fail(
-                ID,
-                format!("Deployment {} does not exist", profile.app.deployment),
-            );
-        }
-        Err(error) => return ScenarioOutcome::fail(ID, error.to_string()),
+        Ok(template) => template,
+        Err(error) => return ScenarioOutcome::fail(ID, error),
     };
     let mut mismatches = Vec::new();
     let mut notes = Vec::new();

@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
-use super::{ScenarioOutcome, Target, Undo, connectivity::app_container, replicas::serving};
+use super::{
+    ScenarioOutcome, Target, Undo, connectivity::app_container, replicas::serving, start_prober,
+    stop_prober,
+};
 use crate::cluster::safety::Destructive;
 use crate::cluster::{Cluster, Ephemeral, PodState, WorkloadKind, WorkloadState};
-use crate::probe::{DriveConfig, Driver};
 use crate::profile::DbDown;
 
 /// Stops every process the helper may signal except itself and PID 1, then counts the stopped
@@ -72,18 +74,12 @@ pub async fn liveness_restart<C: Cluster>(target: &Target<C>, base_url: &str) ->
     const ID: &str = "liveness";
     let cluster = &*target.cluster;
     let (namespace, profile) = (&target.namespace, &target.profile);
-    let template = match cluster
-        .pod_template(namespace, WorkloadKind::Deployment, &profile.app.deployment)
+    let template = match target
+        .template(WorkloadKind::Deployment, &profile.app.deployment)
         .await
     {
-        Ok(Some(template)) => template,
-        Ok(None) => {
-            return ScenarioOutcome::fail(
-                ID,
-                format!("Deployment {} does not exist", profile.app.deployment),
-            );
-        }
-        Err(error) => return ScenarioOutcome::fail(ID, error.to_string()),
+        Ok(template) => template,
+        Err(error) => return ScenarioOutcome::fail(ID, error),
     };
     let missing = missing_probes(&template, &profile.app.container);
     if !missing.is_empty() {
@@ -107,7 +103,9 @@ pub async fn liveness_restart<C: Cluster>(target: &Target<C>, base_url: &str) ->
         );
     };
     let deadline = profile.cluster.recovery;
-    let probe = prober(base_url, &profile.app.health_path, deadline * 2);
+    // Failed requests are part of what the fault cost, not a verdict: a frozen pod stays in the
+    // endpoints until readiness notices.
+    let probe = start_prober(base_url, &profile.app.health_path, deadline * 2);
     let started = Instant::now();
     let freeze = cluster
         .run_ephemeral(
@@ -188,21 +186,8 @@ pub async fn liveness_restart<C: Cluster>(target: &Target<C>, base_url: &str) ->
         mismatches,
     )
     .with_recovery(recovery);
-    outcome.requests = stop(probe).await;
+    outcome.requests = stop_prober(probe).await;
     outcome
-}
-
-/// A prober through the Service, reported with the scenario: failed requests are part of what
-/// a fault cost, not a verdict (a frozen pod stays in the endpoints until readiness notices).
-fn prober(base_url: &str, path: &str, max: Duration) -> Option<Driver> {
-    Driver::start(DriveConfig::prober(base_url, path, max)).ok()
-}
-
-async fn stop(probe: Option<Driver>) -> Option<crate::probe::DriveStats> {
-    match probe {
-        Some(probe) => Some(probe.stop().await),
-        None => None,
-    }
 }
 
 /// Scales the database to zero, checks the app's reaction, restores the database (always),
@@ -229,7 +214,7 @@ pub async fn readiness_follows_database<C: Cluster>(
         }
         Err(error) => return ScenarioOutcome::fail(ID, error.to_string()),
     };
-    let probe = prober(base_url, "/data", deadline * 4);
+    let probe = start_prober(base_url, "/data", deadline * 4);
     let undo = Undo::Scale {
         kind: WorkloadKind::StatefulSet,
         name: statefulset.clone(),
@@ -316,7 +301,7 @@ pub async fn readiness_follows_database<C: Cluster>(
         }
     }
     let recovery = restored.elapsed();
-    let requests = stop(probe).await;
+    let requests = stop_prober(probe).await;
     let mut outcome = ScenarioOutcome::from_mismatches(
         ID,
         format!(

@@ -12,6 +12,8 @@ pub mod resources;
 pub mod rolling;
 
 use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +22,7 @@ use serde::Serialize;
 use crate::api::Verdict;
 use crate::cluster::safety::Destructive;
 use crate::cluster::{Cluster, Labels, WorkloadKind};
-use crate::probe::DriveStats;
+use crate::probe::{DriveConfig, DriveStats, Driver};
 use crate::profile::Profile;
 
 /// Scenario ids and titles, in running order.
@@ -77,6 +79,19 @@ impl<C: Cluster> Target<C> {
             profile,
             destructive,
             pending_undo: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The pod template of a workload; a missing workload, like an API error, is a sentence.
+    pub async fn template(
+        &self,
+        kind: WorkloadKind,
+        name: &str,
+    ) -> Result<PodTemplateSpec, String> {
+        match self.cluster.pod_template(&self.namespace, kind, name).await {
+            Ok(Some(template)) => Ok(template),
+            Ok(None) => Err(format!("{kind} {name} does not exist")),
+            Err(error) => Err(error.to_string()),
         }
     }
 
@@ -237,6 +252,20 @@ impl ScenarioOutcome {
     pub fn with_requests(mut self, stats: DriveStats) -> Self {
         self.requests = Some(stats);
         self
+    }
+}
+
+/// A prober through the app's Service while a fault is in force. `None` only when no HTTP
+/// client could be built; the scenario then reports no request counts rather than failing.
+pub fn start_prober(base_url: &str, path: &str, max: Duration) -> Option<Driver> {
+    Driver::start(DriveConfig::prober(base_url, path, max)).ok()
+}
+
+/// Stops a prober from [`start_prober`] and returns what it saw.
+pub async fn stop_prober(probe: Option<Driver>) -> Option<DriveStats> {
+    match probe {
+        Some(probe) => Some(probe.stop().await),
+        None => None,
     }
 }
 

@@ -3,14 +3,13 @@
 //! the whole StatefulSet (claims are kept). Records time to recovery and the requests that
 //! failed meanwhile.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::{ScenarioOutcome, Target, Undo};
+use super::{ScenarioOutcome, Target, Undo, start_prober, stop_prober};
 use crate::cluster::safety::Destructive;
 use crate::cluster::{
     Cluster, ClusterError, Labels, PodState, WaitError, WorkloadKind, WorkloadState,
 };
-use crate::probe::{DriveConfig, Driver};
 
 /// The named pod is back with a new UID, ready, not terminating.
 pub fn replaced_pod(pods: &[PodState], name: &str, old_uid: &str) -> bool {
@@ -18,10 +17,8 @@ pub fn replaced_pod(pods: &[PodState], name: &str, old_uid: &str) -> bool {
         .any(|p| p.name == name && p.uid != old_uid && p.ready && !p.deleting)
 }
 
-fn prober(base_url: &str, deadline: Duration) -> Option<Driver> {
-    // The database path: what users lose while the database is away.
-    Driver::start(DriveConfig::prober(base_url, "/data", deadline)).ok()
-}
+/// The database path: what users lose while the database is away.
+const PROBED: &str = "/data";
 
 /// Deletes the database pod and reads the marker back from its replacement.
 pub async fn pod_deletion<C: Cluster>(target: &Target<C>, base_url: &str) -> ScenarioOutcome {
@@ -54,7 +51,7 @@ pub async fn pod_deletion<C: Cluster>(target: &Target<C>, base_url: &str) -> Sce
             ),
         );
     };
-    let probe = prober(base_url, deadline * 2);
+    let probe = start_prober(base_url, PROBED, deadline * 2);
     let started = Instant::now();
     if let Err(error) = cluster.delete_pod(namespace, &old.name).await {
         return ScenarioOutcome::fail(ID, error.to_string());
@@ -90,10 +87,7 @@ pub async fn pod_deletion<C: Cluster>(target: &Target<C>, base_url: &str) -> Sce
         mismatches.push(error);
     }
     let recovery = started.elapsed();
-    let stats = match probe {
-        Some(probe) => Some(probe.stop().await),
-        None => None,
-    };
+    let stats = stop_prober(probe).await;
     let failed = stats.as_ref().map_or(0, |s| s.failed);
     let mut outcome = ScenarioOutcome::from_mismatches(
         ID,
@@ -135,7 +129,7 @@ pub async fn statefulset_recreation<C: Cluster>(
         Ok(None) => return ScenarioOutcome::fail(ID, format!("StatefulSet {name} does not exist")),
         Err(error) => return ScenarioOutcome::fail(ID, error.to_string()),
     };
-    let probe = prober(base_url, deadline * 3);
+    let probe = start_prober(base_url, PROBED, deadline * 3);
     let started = Instant::now();
     let mut mismatches = Vec::new();
     let undo = Undo::Apply(manifest.clone());
@@ -188,10 +182,7 @@ pub async fn statefulset_recreation<C: Cluster>(
         }
     }
     let recovery = started.elapsed();
-    let stats = match probe {
-        Some(probe) => Some(probe.stop().await),
-        None => None,
-    };
+    let stats = stop_prober(probe).await;
     let mut outcome = ScenarioOutcome::from_mismatches(
         ID,
         format!(

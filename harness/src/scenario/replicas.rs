@@ -4,10 +4,9 @@
 
 use std::time::Instant;
 
-use super::{ScenarioOutcome, Target};
+use super::{ScenarioOutcome, Target, start_prober, stop_prober};
 use crate::cluster::safety::Destructive;
 use crate::cluster::{Cluster, PodState, WaitError, describe};
-use crate::probe::{DriveConfig, Driver};
 
 const ID: &str = "replicas";
 
@@ -55,12 +54,7 @@ pub async fn replace_one_pod<C: Cluster>(target: &Target<C>, base_url: &str) -> 
         .find(|p| p.ready && !p.deleting)
         .expect("at least one pod serves")
         .clone();
-    let probe = Driver::start(DriveConfig::prober(
-        base_url,
-        &profile.app.health_path,
-        deadline * 2,
-    ))
-    .ok();
+    let probe = start_prober(base_url, &profile.app.health_path, deadline * 2);
     let started = Instant::now();
     if let Err(error) = cluster.delete_pod(namespace, &victim.name).await {
         return ScenarioOutcome::fail(ID, error.to_string());
@@ -101,10 +95,7 @@ pub async fn replace_one_pod<C: Cluster>(target: &Target<C>, base_url: &str) -> 
         Ok(_) => {}
         Err(error) => mismatches.push(error.to_string()),
     }
-    let stats = match probe {
-        Some(probe) => Some(probe.stop().await),
-        None => None,
-    };
+    let stats = stop_prober(probe).await;
     if let Some(stats) = &stats
         && min_ready >= 2
         && stats.failed > 0

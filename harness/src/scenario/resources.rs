@@ -171,8 +171,8 @@ pub async fn limits_and_security<C: Cluster>(
         (WorkloadKind::Deployment, &profile.app.deployment),
         (WorkloadKind::StatefulSet, &profile.database.statefulset),
     ] {
-        match cluster.pod_template(namespace, kind, name).await {
-            Ok(Some(template)) => {
+        match target.template(kind, name).await {
+            Ok(template) => {
                 mismatches.extend(template_mismatches(
                     &format!("{kind} {name}"),
                     &template,
@@ -187,8 +187,7 @@ pub async fn limits_and_security<C: Cluster>(
                     ));
                 }
             }
-            Ok(None) => mismatches.push(format!("{kind} {name} does not exist")),
-            Err(error) => mismatches.push(error.to_string()),
+            Err(error) => mismatches.push(error),
         }
     }
     for selector in [target.app_selector(), target.db_selector()] {
