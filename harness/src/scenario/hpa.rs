@@ -37,6 +37,16 @@ pub fn unknown_cpu_hint(hpa: &HpaState) -> String {
     )
 }
 
+/// The profile's HPA as the controller sees it now; a missing one is a sentence.
+async fn current<C: Cluster>(target: &Target<C>) -> Result<HpaState, String> {
+    let name = &target.profile.hpa.name;
+    match target.cluster.hpa(&target.namespace, name).await {
+        Ok(Some(hpa)) => Ok(hpa),
+        Ok(None) => Err(format!("HPA {name} does not exist")),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
 /// Runs the scenario with the default sampling interval.
 pub async fn scale_up<C: Cluster>(target: &Target<C>, base_url: &str) -> ScenarioOutcome {
     scale_up_sampling(target, base_url, SAMPLE).await
@@ -53,20 +63,14 @@ pub async fn scale_up_sampling<C: Cluster>(
     let started = Instant::now();
     // Metrics first: without them the HPA can never scale, whatever the load.
     let mut hpa = loop {
-        match cluster.hpa(namespace, &profile.hpa.name).await {
-            Ok(Some(hpa)) if hpa.cpu_percent.is_some() => break hpa,
-            Ok(Some(hpa)) => {
+        match current(target).await {
+            Ok(hpa) if hpa.cpu_percent.is_some() => break hpa,
+            Ok(hpa) => {
                 if started.elapsed() + sample > profile.cluster.recovery.min(deadline) {
                     return ScenarioOutcome::fail(ID, unknown_cpu_hint(&hpa));
                 }
             }
-            Ok(None) => {
-                return ScenarioOutcome::fail(
-                    ID,
-                    format!("HPA {} does not exist", profile.hpa.name),
-                );
-            }
-            Err(error) => return ScenarioOutcome::fail(ID, error.to_string()),
+            Err(error) => return ScenarioOutcome::fail(ID, error),
         }
         tokio::time::sleep(sample).await;
     };
@@ -234,13 +238,12 @@ pub async fn seed(base_url: &str, wanted: u32) -> Result<u32, String> {
 /// five minutes by default).
 pub async fn scale_down<C: Cluster>(target: &Target<C>, sample: Duration) -> ScenarioOutcome {
     const ID: &str = "hpa-scale-down";
-    let cluster = &*target.cluster;
-    let (namespace, profile) = (&target.namespace, &target.profile);
+    let profile = &target.profile;
     let started = Instant::now();
     let mut last = None;
     while started.elapsed() < profile.cluster.hpa_scale_down {
-        match cluster.hpa(namespace, &profile.hpa.name).await {
-            Ok(Some(hpa)) if hpa.current <= hpa.min => {
+        match current(target).await {
+            Ok(hpa) if hpa.current <= hpa.min => {
                 return ScenarioOutcome::pass(
                     ID,
                     format!(
@@ -251,14 +254,8 @@ pub async fn scale_down<C: Cluster>(target: &Target<C>, sample: Duration) -> Sce
                 )
                 .with_recovery(started.elapsed());
             }
-            Ok(Some(hpa)) => last = Some(hpa),
-            Ok(None) => {
-                return ScenarioOutcome::fail(
-                    ID,
-                    format!("HPA {} does not exist", profile.hpa.name),
-                );
-            }
-            Err(error) => return ScenarioOutcome::fail(ID, error.to_string()),
+            Ok(hpa) => last = Some(hpa),
+            Err(error) => return ScenarioOutcome::fail(ID, error),
         }
         tokio::time::sleep(sample).await;
     }
