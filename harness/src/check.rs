@@ -476,7 +476,7 @@ pub fn destructive_note(context: &str, allow: bool) -> Option<String> {
 mod tests {
     use super::*;
     use crate::cluster::ServiceInfo;
-    use crate::cluster::fake::{ScriptedCluster, workload};
+    use crate::cluster::fake::{ScriptedCluster, reference_rolled_out, workload};
 
     fn profile() -> Profile {
         Profile::built_in("reference").unwrap()
@@ -713,8 +713,8 @@ mod tests {
     /// scenarios, cleanup.
     #[tokio::test]
     async fn a_healthy_stack_passes_through_real_port_forwards() {
+        use crate::cluster::HelperRun;
         use crate::cluster::fake::pod;
-        use crate::cluster::{HelperRun, HpaState, PvcState};
         let stack = crate::demo::start("127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
@@ -743,40 +743,13 @@ mod tests {
         }))
         .unwrap();
         let cluster = Arc::new(ScriptedCluster::new("kind-kind").with(|s| {
-            s.workloads.insert(
-                (WorkloadKind::Deployment, "deploycheck-app".into()),
-                workload("deploycheck-app", 2, 2),
-            );
-            s.workloads.insert(
-                (WorkloadKind::StatefulSet, "mongodb".into()),
-                workload("mongodb", 1, 1),
-            );
+            reference_rolled_out(s);
             s.templates.insert(
                 (WorkloadKind::Deployment, "deploycheck-app".into()),
                 template.clone(),
             );
             s.templates
                 .insert((WorkloadKind::StatefulSet, "mongodb".into()), template);
-            s.pvcs = vec![PvcState {
-                name: "data-mongodb-0".into(),
-                phase: "Bound".into(),
-                storage_class: Some("standard".into()),
-            }];
-            s.hpa = [HpaState {
-                name: "deploycheck-app".into(),
-                target: "Deployment/deploycheck-app".into(),
-                ..HpaState::default()
-            }]
-            .into();
-            s.services.insert(
-                "mongodb".into(),
-                ServiceInfo {
-                    name: "mongodb".into(),
-                    kind: "ClusterIP".into(),
-                    ports: vec![27017],
-                    headless: false,
-                },
-            );
             s.endpoints
                 .insert("deploycheck-app".into(), [vec!["app-a".to_string()]].into());
             s.endpoints
@@ -880,24 +853,9 @@ mod tests {
     /// taken back before the harness goes, and the report says so.
     #[tokio::test]
     async fn an_interrupt_takes_back_a_fault_in_a_namespace_it_did_not_create() {
-        use crate::cluster::{HpaState, PvcState};
-        let cluster = Arc::new(existing_stack(ScriptedCluster::new("kind-kind")).with(|s| {
-            s.workloads.insert(
-                (WorkloadKind::StatefulSet, "mongodb".into()),
-                workload("mongodb", 1, 1),
-            );
-            s.services.insert("mongodb".into(), ServiceInfo::default());
-            s.pvcs = vec![PvcState {
-                name: "data-mongodb-0".into(),
-                phase: "Bound".into(),
-                storage_class: None,
-            }];
-            s.hpa = [HpaState {
-                name: "deploycheck-app".into(),
-                target: "Deployment/deploycheck-app".into(),
-                ..HpaState::default()
-            }]
-            .into();
+        let cluster = Arc::new(ScriptedCluster::new("kind-kind").with(|s| {
+            s.namespaces.insert("shop".into());
+            reference_rolled_out(s);
             s.pods_never_settle = true;
         }));
         let options = CheckOptions {

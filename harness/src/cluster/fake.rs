@@ -151,6 +151,48 @@ fn replay<K: Ord + Clone, T: Clone>(
     Err(last)
 }
 
+/// The reference stack rolled out: both workloads ready, the database's claim bound, the HPA
+/// aimed at the app, both Services (the mongodb one with its port).
+pub fn reference_rolled_out(s: &mut State) {
+    s.workloads.insert(
+        (WorkloadKind::Deployment, "deploycheck-app".into()),
+        workload("deploycheck-app", 2, 2),
+    );
+    s.workloads.insert(
+        (WorkloadKind::StatefulSet, "mongodb".into()),
+        workload("mongodb", 1, 1),
+    );
+    s.pvcs = vec![PvcState {
+        name: "data-mongodb-0".into(),
+        phase: "Bound".into(),
+        storage_class: Some("standard".into()),
+    }];
+    s.hpa = [HpaState {
+        name: "deploycheck-app".into(),
+        target: "Deployment/deploycheck-app".into(),
+        ..HpaState::default()
+    }]
+    .into();
+    s.services.insert(
+        "deploycheck-app".into(),
+        ServiceInfo {
+            name: "deploycheck-app".into(),
+            kind: "NodePort".into(),
+            ports: vec![5000],
+            headless: false,
+        },
+    );
+    s.services.insert(
+        "mongodb".into(),
+        ServiceInfo {
+            name: "mongodb".into(),
+            kind: "ClusterIP".into(),
+            ports: vec![27017],
+            headless: false,
+        },
+    );
+}
+
 fn pop_or_last<T: Clone>(queue: &mut VecDeque<T>) -> Option<T> {
     if queue.len() > 1 {
         queue.pop_front()

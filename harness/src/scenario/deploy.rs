@@ -111,12 +111,13 @@ pub async fn roll_out<C: Cluster>(
 mod tests {
     use super::*;
     use crate::api::Verdict;
-    use crate::cluster::fake::{ScriptedCluster, workload};
-    use crate::cluster::{HpaState, PvcState};
+    use crate::cluster::fake::{ScriptedCluster, reference_rolled_out, workload};
     use crate::scenario::tests::target;
 
+    /// The reference stack whose app becomes ready as the rollout is watched.
     fn healthy(cluster: ScriptedCluster) -> ScriptedCluster {
         cluster.with(|s| {
+            reference_rolled_out(s);
             s.workloads.insert(
                 (WorkloadKind::Deployment, "deploycheck-app".into()),
                 workload("deploycheck-app", 2, 0),
@@ -129,21 +130,6 @@ mod tests {
                 ]
                 .into(),
             );
-            s.workloads.insert(
-                (WorkloadKind::StatefulSet, "mongodb".into()),
-                workload("mongodb", 1, 1),
-            );
-            s.pvcs = vec![PvcState {
-                name: "data-mongodb-0".into(),
-                phase: "Bound".into(),
-                storage_class: Some("standard".into()),
-            }];
-            s.hpa = [HpaState {
-                name: "deploycheck-app".into(),
-                target: "Deployment/deploycheck-app".into(),
-                ..HpaState::default()
-            }]
-            .into();
         })
     }
 
