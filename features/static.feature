@@ -55,10 +55,11 @@ Feature: Manifests and Dockerfiles, checked without a cluster
 
     Examples: autoscaling and Services
       | mistake                                   | rules         |
-      | HPA targets a Deployment that does not exist | DC030      |
+      | HPA targets a Deployment that does not exist | DC030,DC070 |
       | HPA minimum above maximum                 | DC031         |
       | HPA without a CPU target                  | DC032         |
       | HPA target without CPU requests           | DC020,DC033   |
+      | replicas set on a Deployment the HPA scales | DC034       |
       | Service selector matches no pods          | DC040         |
       | Service targetPort not exposed            | DC041         |
 
@@ -71,6 +72,7 @@ Feature: Manifests and Dockerfiles, checked without a cluster
       | privilege escalation allowed              | DC061         |
       | writable root filesystem                  | DC062         |
       | one replica and an HPA that allows one    | DC031,DC070   |
+      | one replica and no HPA                    | DC070         |
       | no PodDisruptionBudget                    | DC071         |
 
     Examples: the Dockerfile

@@ -182,7 +182,9 @@ fn check_overlay(r: &Rendered) {
 
     // App: replicas, strategy, probes, resources, secrets, security.
     let spec = deployment.spec.as_ref().unwrap();
-    assert_eq!(spec.replicas, Some(2), "{o}: app replicas");
+    // The HPA owns the count (its minReplicas is asserted below): a spec.replicas would be reset
+    // on every apply.
+    assert_eq!(spec.replicas, None, "{o}: app replicas belong to the HPA");
     let strategy = spec.strategy.as_ref().unwrap();
     assert_eq!(strategy.type_.as_deref(), Some("RollingUpdate"), "{o}");
     let max_unavailable = strategy
@@ -618,6 +620,22 @@ fn lint_finds_no_error_in_any_overlay() {
             .map(|f| format!("{} {}:{} {}", f.rule, f.origin, f.line, f.message))
             .collect();
         assert!(errors.is_empty(), "{overlay}: {errors:#?}");
+    }
+}
+
+/// The errors-only test above would not notice DC034 (a warning) firing: the reference
+/// manifests leave the app's replica count to its HPA, as the rule asks.
+#[test]
+fn lint_leaves_the_app_replica_count_to_the_hpa() {
+    let profile = Profile::built_in("reference").unwrap();
+    for overlay in ["base", "overlays/dev", "overlays/preprod", "overlays/prod"] {
+        let inputs = manifest::load(&[k8s_dir().join(overlay)]).expect("renders");
+        let findings: Vec<String> = lint::run(&inputs, &profile)
+            .into_iter()
+            .filter(|f| f.rule == "DC034")
+            .map(|f| format!("{}:{} {}", f.origin, f.line, f.message))
+            .collect();
+        assert!(findings.is_empty(), "{overlay}: {findings:#?}");
     }
 }
 

@@ -127,6 +127,13 @@ rule!(
     "set resources.requests.cpu on every container of the target workload"
 );
 rule!(
+    HPA_OWNS_REPLICAS,
+    "DC034",
+    Warning,
+    "an HPA owns its target's replica count: a spec.replicas in the manifest resets it on every apply, scaling away pods under load until the HPA reacts",
+    "remove spec.replicas from the manifest (the HPA owns the count; every `kubectl apply` resets it to that value until the HPA reacts; when migrating, see the Kubernetes docs \"Migrating Deployments and StatefulSets to horizontal autoscaling\")"
+);
+rule!(
     SERVICE_SELECTOR,
     "DC040",
     Error,
@@ -190,7 +197,7 @@ rule!(
     "add a PodDisruptionBudget with minAvailable: 1 selecting the app pods"
 );
 
-pub const RULES: [Rule; 24] = [
+pub const RULES: [Rule; 25] = [
     DB_HOST,
     SECRET_CREDENTIALS,
     MONGO_AUTH,
@@ -206,6 +213,7 @@ pub const RULES: [Rule; 24] = [
     HPA_BOUNDS,
     HPA_CPU_METRIC,
     HPA_NEEDS_REQUESTS,
+    HPA_OWNS_REPLICAS,
     SERVICE_SELECTOR,
     SERVICE_TARGET_PORT,
     IMAGE_TAG,
@@ -365,6 +373,7 @@ pub fn check(objects: &[Object], profile: &Profile) -> Vec<Finding> {
         }
     }
     check_hpas(objects, &workloads, &mut out);
+    check_hpa_owned_replicas(objects, &mut out);
     check_services(&services, &workloads, &mut out);
     check_availability(objects, &workloads, &mut out);
     check_configmaps(objects, &mut out);
@@ -1107,6 +1116,54 @@ fn check_hpas(objects: &[Object], workloads: &[Workload], out: &mut Vec<Finding>
     }
 }
 
+/// A Deployment or StatefulSet that an HPA scales must leave `spec.replicas` to the HPA.
+fn check_hpa_owned_replicas(objects: &[Object], out: &mut Vec<Finding>) {
+    let hpas: Vec<&Object> = objects
+        .iter()
+        .filter(|o| o.kind == "HorizontalPodAutoscaler")
+        .collect();
+    for workload in objects
+        .iter()
+        .filter(|o| matches!(o.kind.as_str(), "Deployment" | "StatefulSet"))
+    {
+        let Some(replicas) = workload.node.path(&["spec", "replicas"]) else {
+            continue;
+        };
+        let Some(hpa) = hpas.iter().find(|hpa| scales(hpa, workload)) else {
+            continue;
+        };
+        push(
+            out,
+            &HPA_OWNS_REPLICAS,
+            workload,
+            replicas.line,
+            format!(
+                "spec.replicas is {} but {} scales this {}",
+                replicas.scalar_text().unwrap_or_default(),
+                hpa.id(),
+                workload.kind
+            ),
+        );
+    }
+}
+
+/// Whether `hpa`'s scaleTargetRef names `workload`. An object without a namespace lands in
+/// whichever one it is applied to, so it may share the other's.
+fn scales(hpa: &Object, workload: &Object) -> bool {
+    let target = |key: &str| {
+        hpa.node
+            .path(&["spec", "scaleTargetRef", key])
+            .and_then(Node::as_str)
+    };
+    let same_namespace = match (&hpa.namespace, &workload.namespace) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
+    };
+    target("kind") == Some(workload.kind.as_str())
+        && target("name") == Some(workload.name.as_str())
+        && same_namespace
+}
+
 fn check_services(services: &[&Object], workloads: &[Workload], out: &mut Vec<Finding>) {
     if workloads.is_empty() {
         return;
@@ -1256,6 +1313,75 @@ mod tests {
             None,
             "no Services to compare with"
         );
+    }
+
+    /// The objects of `text`, as `manifest::load` reads them from `stack.yaml`.
+    fn objects(text: &str) -> Vec<Object> {
+        crate::yaml::parse_documents(text)
+            .unwrap()
+            .into_iter()
+            .map(|node| {
+                let text = |path: &[&str]| node.path(path).and_then(Node::as_str).map(String::from);
+                Object {
+                    kind: text(&["kind"]).unwrap(),
+                    api_version: text(&["apiVersion"]).unwrap_or_default(),
+                    name: text(&["metadata", "name"]).unwrap_or_default(),
+                    namespace: text(&["metadata", "namespace"]),
+                    origin: "stack.yaml".into(),
+                    node,
+                }
+            })
+            .collect()
+    }
+
+    fn hpa_owned_replicas(text: &str) -> Vec<(u64, String)> {
+        let mut out = Vec::new();
+        check_hpa_owned_replicas(&objects(text), &mut out);
+        out.into_iter().map(|f| (f.line, f.message)).collect()
+    }
+
+    const HPA_FOR_MONGODB: &str = "\
+kind: HorizontalPodAutoscaler
+metadata: {name: db, namespace: prod}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: StatefulSet, name: mongodb}
+";
+
+    #[test]
+    fn replicas_of_an_hpa_target_are_flagged_at_their_line() {
+        let stack = format!(
+            "kind: StatefulSet\nmetadata: {{name: mongodb, namespace: prod}}\nspec:\n  replicas: 3\n---\n{HPA_FOR_MONGODB}"
+        );
+        assert_eq!(
+            hpa_owned_replicas(&stack),
+            [(
+                4,
+                "spec.replicas is 3 but HorizontalPodAutoscaler/db scales this StatefulSet".into()
+            )]
+        );
+    }
+
+    #[test]
+    fn replicas_without_an_hpa_on_that_workload_are_left_alone() {
+        for workload in [
+            // The HPA owns the count: nothing to flag.
+            "kind: StatefulSet\nmetadata: {name: mongodb, namespace: prod}\nspec: {}",
+            // Same name, other kind or namespace: another object.
+            "kind: Deployment\nmetadata: {name: mongodb, namespace: prod}\nspec: {replicas: 3}",
+            "kind: StatefulSet\nmetadata: {name: mongodb, namespace: dev}\nspec: {replicas: 3}",
+        ] {
+            let stack = format!("{workload}\n---\n{HPA_FOR_MONGODB}");
+            let findings = hpa_owned_replicas(&stack);
+            assert!(findings.is_empty(), "{workload}: {findings:?}");
+        }
+    }
+
+    #[test]
+    fn an_object_without_a_namespace_may_share_the_hpas() {
+        let stack = format!(
+            "kind: StatefulSet\nmetadata: {{name: mongodb}}\nspec: {{replicas: 1}}\n---\n{HPA_FOR_MONGODB}"
+        );
+        assert_eq!(hpa_owned_replicas(&stack).len(), 1);
     }
 
     #[test]
