@@ -11,9 +11,9 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
 use super::{
-    Cluster, ClusterError, Ephemeral, EventInfo, HelperRun, HpaState, Labels, NamespaceGone,
-    PodCondition, PodState, PvcState, ServiceInfo, Tunnel, WaitError, WorkloadCondition,
-    WorkloadKind, WorkloadState, describe,
+    Cluster, ClusterError, EndpointCondition, Ephemeral, EventInfo, HelperRun, HpaState, Labels,
+    NamespaceGone, PodCondition, PodMetrics, PodState, PvcState, ServiceInfo, Tunnel, WaitError,
+    WorkloadCondition, WorkloadKind, WorkloadState, describe,
 };
 
 #[derive(Default)]
@@ -30,9 +30,17 @@ pub struct State {
     /// Successive answers of `hpa`; the last one repeats.
     pub hpa: VecDeque<HpaState>,
     pub services: BTreeMap<String, ServiceInfo>,
-    /// Successive answers of `ready_endpoints`, by Service; the last one repeats.
+    /// The ready endpoints of each Service, as the EndpointSlice controller publishes them:
+    /// `ready_endpoints` answers the front (one read, then the next), `wait_endpoints` walks
+    /// the queue as a watch would; the last one stays. A queue that starts with pods already
+    /// unready in `pods` is an EndpointSlice lagging behind the pod conditions, as on a real
+    /// cluster.
     pub endpoints: BTreeMap<String, VecDeque<Vec<String>>>,
     pub events: Vec<EventInfo>,
+    /// Successive answers of `events` (the last repeats); `events` when empty.
+    pub event_script: VecDeque<Vec<EventInfo>>,
+    /// What the metrics API answers, by selector; unset selectors answer no samples.
+    pub metrics: BTreeMap<String, PodMetrics>,
     /// By `pod/container`, and `pod/container/previous`.
     pub logs: BTreeMap<String, String>,
     /// Results of `run_helper` and `run_ephemeral`, in order.
@@ -112,6 +120,20 @@ pub fn pod(name: &str, uid: &str, ready: bool) -> PodState {
     }
 }
 
+/// The name of the one pod in a [`quiet`] snapshot.
+const QUIET: &str = "<no change before the deadline>";
+
+/// A pod-script entry meaning: the watch sees no change before its deadline (the wait in
+/// progress times out, the next wait carries on with the rest of the script). For waits whose
+/// timeout is the good outcome, such as watching a pod stay healthy for a while.
+pub fn quiet() -> Vec<PodState> {
+    vec![pod(QUIET, QUIET, false)]
+}
+
+fn is_quiet(snapshot: &[PodState]) -> bool {
+    matches!(snapshot, [p] if p.name == QUIET)
+}
+
 /// A workload with `ready` of `desired` pods, all updated and available.
 pub fn workload(name: &str, desired: i32, ready: i32) -> WorkloadState {
     WorkloadState {
@@ -127,13 +149,14 @@ pub fn workload(name: &str, desired: i32, ready: i32) -> WorkloadState {
 }
 
 /// What a watch delivers: the current value first, then the scripted snapshots in order (each
-/// becoming the current value), until `done` holds. Running out of script is the deadline
-/// passing: `Err` carries the last value seen.
+/// becoming the current value), until `done` holds. Running out of script, or reaching a
+/// `pause` entry (consumed), is the deadline passing: `Err` carries the last value seen.
 fn replay<K: Ord + Clone, T: Clone>(
     current: &mut BTreeMap<K, T>,
     script: &mut BTreeMap<K, VecDeque<T>>,
     key: &K,
     done: impl Fn(&T) -> bool,
+    pause: impl Fn(&T) -> bool,
 ) -> Result<T, Option<T>> {
     let mut last = current.get(key).cloned();
     if let Some(value) = &last
@@ -142,6 +165,9 @@ fn replay<K: Ord + Clone, T: Clone>(
         return Ok(value.clone());
     }
     while let Some(snapshot) = script.get_mut(key).and_then(VecDeque::pop_front) {
+        if pause(&snapshot) {
+            return Err(last);
+        }
         current.insert(key.clone(), snapshot.clone());
         if done(&snapshot) {
             return Ok(snapshot);
@@ -180,6 +206,11 @@ pub fn reference_rolled_out(s: &mut State) {
             kind: "NodePort".into(),
             ports: vec![5000],
             headless: false,
+            selector: [(
+                "app.kubernetes.io/name".to_string(),
+                "deploycheck-app".to_string(),
+            )]
+            .into(),
         },
     );
     s.services.insert(
@@ -189,6 +220,7 @@ pub fn reference_rolled_out(s: &mut State) {
             kind: "ClusterIP".into(),
             ports: vec![27017],
             headless: false,
+            selector: [("app.kubernetes.io/name".to_string(), "mongodb".to_string())].into(),
         },
     );
 }
@@ -327,11 +359,16 @@ impl Cluster for ScriptedCluster {
             workload_script,
             ..
         } = &mut *state;
-        replay(workloads, workload_script, &(kind, name.to_string()), done).map_err(|last| {
-            WaitError::Timeout {
-                waited: deadline,
-                last_seen: last.map_or_else(|| format!("{name} does not exist"), |s| s.summary()),
-            }
+        replay(
+            workloads,
+            workload_script,
+            &(kind, name.to_string()),
+            done,
+            |_| false,
+        )
+        .map_err(|last| WaitError::Timeout {
+            waited: deadline,
+            last_seen: last.map_or_else(|| format!("{name} does not exist"), |s| s.summary()),
         })
     }
 
@@ -409,6 +446,7 @@ impl Cluster for ScriptedCluster {
             pod_script,
             &selector.to_string(),
             |p: &Vec<PodState>| done(p),
+            |p: &Vec<PodState>| is_quiet(p),
         )
         .map_err(|last| WaitError::Timeout {
             waited: deadline,
@@ -451,9 +489,59 @@ impl Cluster for ScriptedCluster {
             .unwrap_or_default())
     }
 
+    async fn wait_endpoints(
+        &self,
+        namespace: &str,
+        service: &str,
+        done: EndpointCondition<'_>,
+        deadline: Duration,
+    ) -> Result<Vec<String>, WaitError> {
+        self.check("wait_endpoints", namespace)?;
+        let mut state = self.state.lock().unwrap();
+        let queue = state.endpoints.entry(service.into()).or_default();
+        loop {
+            let current = queue.front().cloned().unwrap_or_default();
+            if done(&current) {
+                return Ok(current);
+            }
+            if queue.len() > 1 {
+                queue.pop_front();
+            } else {
+                return Err(WaitError::Timeout {
+                    waited: deadline,
+                    last_seen: if current.is_empty() {
+                        format!("Service {service} had no ready endpoints")
+                    } else {
+                        format!("Service {service} routed to {}", current.join(", "))
+                    },
+                });
+            }
+        }
+    }
+
+    async fn pod_metrics(
+        &self,
+        namespace: &str,
+        selector: &str,
+    ) -> Result<PodMetrics, ClusterError> {
+        self.check("pod_metrics", namespace)?;
+        Ok(self
+            .state
+            .lock()
+            .unwrap()
+            .metrics
+            .get(selector)
+            .cloned()
+            .unwrap_or(PodMetrics::Samples(Vec::new())))
+    }
+
     async fn events(&self, namespace: &str) -> Result<Vec<EventInfo>, ClusterError> {
         self.check("events", namespace)?;
-        Ok(self.state.lock().unwrap().events.clone())
+        let mut state = self.state.lock().unwrap();
+        Ok(match pop_or_last(&mut state.event_script) {
+            Some(events) => events,
+            None => state.events.clone(),
+        })
     }
 
     async fn logs(

@@ -22,9 +22,9 @@ use kube::runtime::wait::{await_condition, conditions};
 use kube::runtime::watcher;
 
 use super::{
-    Cluster, ClusterError, Condition, Ephemeral, EventInfo, HelperRun, HpaState, Labels,
-    MANAGED_BY, NamespaceGone, PodCondition, PodState, PvcState, ServiceInfo, Tunnel, WaitError,
-    WorkloadCondition, WorkloadKind, WorkloadState,
+    Cluster, ClusterError, Condition, EndpointCondition, Ephemeral, EventInfo, HelperRun, HpaState,
+    Labels, MANAGED_BY, NamespaceGone, PodCondition, PodMetrics, PodState, PodUsage, PvcState,
+    ServiceInfo, Tunnel, WaitError, WorkloadCondition, WorkloadKind, WorkloadState,
 };
 
 /// Field manager for server-side apply, so `kubectl` shows who owns which field.
@@ -164,7 +164,46 @@ pub fn pod_state(pod: &Pod) -> PodState {
                     .collect()
             })
             .unwrap_or_default(),
+        labels: pod.metadata.labels.clone().unwrap_or_default(),
+        created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0.into()),
+        running_since: containers
+            .iter()
+            .filter_map(|c| c.state.as_ref()?.running.as_ref()?.started_at.as_ref())
+            .map(|t| std::time::SystemTime::from(t.0))
+            .max(),
     }
+}
+
+/// Names of the pods behind the ready endpoints of a Service's slices, sorted, once each.
+pub fn ready_pods<'a>(slices: impl IntoIterator<Item = &'a EndpointSlice>) -> Vec<String> {
+    let mut pods: Vec<String> = slices
+        .into_iter()
+        .flat_map(|slice| &slice.endpoints)
+        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(false))
+        .filter_map(|e| e.target_ref.as_ref()?.name.clone())
+        .collect();
+    pods.sort();
+    pods.dedup();
+    pods
+}
+
+/// CPU and memory summed over a PodMetrics object's containers.
+pub fn pod_usage(object: &DynamicObject) -> PodUsage {
+    let mut usage = PodUsage {
+        pod: object.metadata.name.clone().unwrap_or_default(),
+        ..PodUsage::default()
+    };
+    for container in object.data["containers"].as_array().into_iter().flatten() {
+        let of = |key: &str| {
+            container["usage"][key]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
+        usage.cpu_millis += crate::lint::quantity::cpu_millis(&of("cpu")).unwrap_or(0);
+        usage.memory_bytes += crate::lint::quantity::memory_bytes(&of("memory")).unwrap_or(0);
+    }
+    usage
 }
 
 /// Flattens a Kubernetes condition list: every kind has its own condition type, with the same
@@ -848,6 +887,7 @@ impl Cluster for KubeCluster {
                 kind: spec.type_.unwrap_or_else(|| "ClusterIP".into()),
                 ports: spec.ports.iter().flatten().map(|p| p.port).collect(),
                 headless: spec.cluster_ip.as_deref() == Some("None"),
+                selector: spec.selector.unwrap_or_default(),
             }
         }))
     }
@@ -862,16 +902,100 @@ impl Cluster for KubeCluster {
             .list(&ListParams::default().labels(&format!("kubernetes.io/service-name={service}")))
             .await
             .map_err(|e| self.error(&format!("listing endpoints of {service}"), namespace, e))?;
-        let mut pods: Vec<String> = slices
-            .items
-            .iter()
-            .flat_map(|slice| &slice.endpoints)
-            .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(false))
-            .filter_map(|e| e.target_ref.as_ref()?.name.clone())
-            .collect();
-        pods.sort();
-        pods.dedup();
-        Ok(pods)
+        Ok(ready_pods(&slices.items))
+    }
+
+    async fn wait_endpoints(
+        &self,
+        namespace: &str,
+        service: &str,
+        done: EndpointCondition<'_>,
+        deadline: Duration,
+    ) -> Result<Vec<String>, WaitError> {
+        let api: Api<EndpointSlice> = Api::namespaced(self.client.clone(), namespace);
+        let config =
+            watcher::Config::default().labels(&format!("kubernetes.io/service-name={service}"));
+        let mut stream = watcher(api, config).boxed();
+        // A Service may have several slices: keep each by name, judge their union.
+        let mut slices: BTreeMap<String, EndpointSlice> = BTreeMap::new();
+        let mut initial: BTreeMap<String, EndpointSlice> = BTreeMap::new();
+        let action = format!("watching endpoints of {service}");
+        let watch = async {
+            while let Some(event) = stream.next().await {
+                let event = event.map_err(|e| self.error(&action, namespace, probe_error(e)))?;
+                match event {
+                    watcher::Event::Init => initial.clear(),
+                    watcher::Event::InitApply(slice) => {
+                        initial.insert(slice.metadata.name.clone().unwrap_or_default(), slice);
+                    }
+                    watcher::Event::InitDone => slices = std::mem::take(&mut initial),
+                    watcher::Event::Apply(slice) => {
+                        slices.insert(slice.metadata.name.clone().unwrap_or_default(), slice);
+                    }
+                    watcher::Event::Delete(slice) => {
+                        slices.remove(slice.metadata.name.as_deref().unwrap_or_default());
+                    }
+                }
+                let ready = ready_pods(slices.values());
+                if done(&ready) {
+                    return Ok(ready);
+                }
+            }
+            Err(ClusterError::Api {
+                action: action.clone(),
+                namespace: namespace.into(),
+                reason: "the watch ended".into(),
+            })
+        };
+        match tokio::time::timeout(deadline, watch).await {
+            Ok(result) => result.map_err(WaitError::from),
+            Err(_) => {
+                let ready = ready_pods(slices.values());
+                Err(WaitError::Timeout {
+                    waited: deadline,
+                    last_seen: if ready.is_empty() {
+                        format!("Service {service} had no ready endpoints")
+                    } else {
+                        format!("Service {service} routed to {}", ready.join(", "))
+                    },
+                })
+            }
+        }
+    }
+
+    async fn pod_metrics(
+        &self,
+        namespace: &str,
+        selector: &str,
+    ) -> Result<PodMetrics, ClusterError> {
+        let resource = kube::discovery::ApiResource {
+            group: "metrics.k8s.io".into(),
+            version: "v1beta1".into(),
+            api_version: "metrics.k8s.io/v1beta1".into(),
+            kind: "PodMetrics".into(),
+            plural: "pods".into(),
+        };
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), namespace, &resource);
+        match api.list(&ListParams::default().labels(selector)).await {
+            Ok(list) => Ok(PodMetrics::Samples(
+                list.items.iter().map(pod_usage).collect(),
+            )),
+            // 404: nothing serves the group (no metrics-server); 503: the APIService is
+            // registered but its backend does not answer (metrics-server not ready).
+            Err(kube::Error::Api(status)) if status.code == 404 || status.code == 503 => {
+                Ok(PodMetrics::Unavailable(format!(
+                    "{} {}",
+                    status.code,
+                    if status.message.is_empty() {
+                        status.reason.clone()
+                    } else {
+                        status.message.clone()
+                    }
+                )))
+            }
+            Err(error) => Err(self.error("reading pod metrics", namespace, error)),
+        }
     }
 
     async fn events(&self, namespace: &str) -> Result<Vec<EventInfo>, ClusterError> {
@@ -899,7 +1023,19 @@ impl Cluster for KubeCluster {
                 kind: e.type_.unwrap_or_default(),
                 reason: e.reason.unwrap_or_default(),
                 message: e.message.unwrap_or_default(),
-                count: e.count.unwrap_or(1),
+                count: e
+                    .count
+                    .or_else(|| e.series.as_ref().and_then(|s| s.count))
+                    .unwrap_or(1),
+                last_seen: e
+                    .last_timestamp
+                    .as_ref()
+                    .map(|t| t.0)
+                    .or_else(|| e.series.as_ref()?.last_observed_time.as_ref().map(|t| t.0))
+                    .or_else(|| e.event_time.as_ref().map(|t| t.0))
+                    .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
+                    .map(Into::into),
+                id: e.metadata.name.unwrap_or_default(),
             })
             .collect())
     }

@@ -7,7 +7,8 @@ pub mod fake;
 mod kube_cluster;
 pub mod safety;
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -35,6 +36,13 @@ pub struct PodState {
     pub last_terminated: Vec<String>,
     /// PersistentVolumeClaims the pod mounts.
     pub claims: Vec<String>,
+    /// The pod's labels, to say why a Service's selector does or does not match it.
+    pub labels: BTreeMap<String, String>,
+    /// When the API server created the pod (the cluster's clock).
+    pub created: Option<SystemTime>,
+    /// When the most recently started container began running (the cluster's clock): the
+    /// start-up allowance of its probes counts from here.
+    pub running_since: Option<SystemTime>,
 }
 
 /// Deployments and StatefulSets, the workloads scenarios roll out, scale and restart.
@@ -161,11 +169,16 @@ pub struct ServiceInfo {
     pub kind: String,
     pub ports: Vec<i32>,
     pub headless: bool,
+    /// `spec.selector`: which pods it routes to (empty: none are chosen by labels).
+    pub selector: BTreeMap<String, String>,
 }
 
 /// One event, flattened for the diagnostics.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct EventInfo {
+    /// The Event object's name: one name per aggregated series, so a rising `count` under the
+    /// same name is the same thing happening again. Empty in hand-written fixtures.
+    pub id: String,
     /// `Pod/name`.
     pub object: String,
     /// `Normal` or `Warning`.
@@ -173,6 +186,36 @@ pub struct EventInfo {
     pub reason: String,
     pub message: String,
     pub count: i32,
+    /// When it last happened (the cluster's clock).
+    pub last_seen: Option<SystemTime>,
+}
+
+impl EventInfo {
+    /// What identifies a series of this event across two reads of the event list.
+    pub fn key(&self) -> String {
+        if self.id.is_empty() {
+            format!("{}|{}|{}", self.object, self.reason, self.message)
+        } else {
+            self.id.clone()
+        }
+    }
+}
+
+/// CPU and memory a pod uses, as the metrics API reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PodUsage {
+    pub pod: String,
+    pub cpu_millis: u64,
+    pub memory_bytes: u64,
+}
+
+/// What the metrics API (`metrics.k8s.io`, served by metrics-server) answered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum PodMetrics {
+    /// The API is not served or not available; why, in the API server's words.
+    Unavailable(String),
+    /// The API answers; one sample per matching pod that has one (new pods have none yet).
+    Samples(Vec<PodUsage>),
 }
 
 /// The end of a short-lived helper (pod or ephemeral container).
@@ -280,6 +323,9 @@ pub fn throwaway_namespace_name() -> String {
 
 /// A condition over pods, for [`Cluster::wait_pods`].
 pub type PodCondition<'a> = &'a (dyn Fn(&[PodState]) -> bool + Sync);
+/// A condition over the pods behind a Service's ready endpoints, for
+/// [`Cluster::wait_endpoints`].
+pub type EndpointCondition<'a> = &'a (dyn Fn(&[String]) -> bool + Sync);
 /// A condition over a workload, for [`Cluster::wait_workload`].
 pub type WorkloadCondition<'a> = &'a (dyn Fn(&WorkloadState) -> bool + Sync);
 
@@ -420,6 +466,25 @@ pub trait Cluster: Sync {
         namespace: &str,
         service: &str,
     ) -> impl Future<Output = Result<Vec<String>, ClusterError>> + Send;
+
+    /// Watches a Service's EndpointSlices until `done` holds for the names of the pods behind
+    /// its ready endpoints, at most `deadline`. The EndpointSlice controller updates slices
+    /// some time after a pod's Ready condition changes, so every claim about endpoints is a
+    /// wait, never a single read.
+    fn wait_endpoints(
+        &self,
+        namespace: &str,
+        service: &str,
+        done: EndpointCondition<'_>,
+        deadline: Duration,
+    ) -> impl Future<Output = Result<Vec<String>, WaitError>> + Send;
+
+    /// Current CPU and memory of the matching pods, from the metrics API.
+    fn pod_metrics(
+        &self,
+        namespace: &str,
+        selector: &str,
+    ) -> impl Future<Output = Result<PodMetrics, ClusterError>> + Send;
 
     /// Recent events in the namespace, oldest first.
     fn events(

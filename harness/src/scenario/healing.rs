@@ -8,12 +8,15 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
+use super::ledger::{Fault, Window, evidence};
 use super::{
     ScenarioOutcome, Target, Undo, connectivity::app_container, replicas::serving, start_prober,
     stop_prober,
 };
 use crate::cluster::safety::Destructive;
-use crate::cluster::{Cluster, Ephemeral, PodState, WorkloadKind, WorkloadState};
+use crate::cluster::{
+    Cluster, Ephemeral, EventInfo, PodState, WaitError, WorkloadKind, WorkloadState,
+};
 use crate::profile::DbDown;
 
 /// Stops every process the helper may signal except itself and PID 1, then counts the stopped
@@ -51,6 +54,26 @@ pub fn missing_probes(template: &PodTemplateSpec, container: &str) -> Vec<String
         ));
     }
     missing
+}
+
+/// How long the app must stay healthy before it is frozen: the time its liveness probe needs
+/// to restart it (`periodSeconds × failureThreshold`), so a probe that fails on a healthy app
+/// shows up before the freeze rather than being mistaken for its effect.
+pub fn healthy_window(template: &PodTemplateSpec, container: &str) -> Duration {
+    let probe = app_container(template, container).and_then(|c| c.liveness_probe.as_ref());
+    let period = probe.and_then(|p| p.period_seconds).unwrap_or(10).max(1) as u64;
+    let threshold = probe.and_then(|p| p.failure_threshold).unwrap_or(3).max(1) as u64;
+    Duration::from_secs(period * threshold)
+}
+
+/// ` (events: ...)` for a pod's probe failures and kills, or nothing.
+fn evidence_text(events: &[EventInfo], pod: &str) -> String {
+    let lines = evidence(events, pod);
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!(" (events: {})", lines.join("; "))
+    }
 }
 
 fn run_as_user(template: &PodTemplateSpec, container: &str) -> Option<i64> {
@@ -103,10 +126,58 @@ pub async fn liveness_restart<C: Cluster>(target: &Target<C>, base_url: &str) ->
         );
     };
     let deadline = profile.cluster.recovery;
+    // Healthy first: a container that restarts, or whose liveness probe fails, before anything
+    // is done to it would make any restart seen later prove nothing about the freeze.
+    let watched = healthy_window(&template, &profile.app.container).min(deadline);
+    let events_before = cluster.events(namespace).await.unwrap_or_default();
+    let window = Window::from_reads(0, &events_before, [&victim], &[]);
+    let restarted_alone = |pods: &[PodState]| {
+        pods.iter()
+            .any(|p| p.uid == victim.uid && p.restarts > victim.restarts)
+    };
+    match cluster
+        .wait_pods(namespace, &selector, &restarted_alone, watched)
+        .await
+    {
+        Ok(_) => {
+            let events = window.new_events(&cluster.events(namespace).await.unwrap_or_default());
+            return ScenarioOutcome::fail(
+                ID,
+                format!(
+                    "{} restarted by itself while deploycheck watched it for {} s before freezing \
+                     anything{}: the liveness probe fails on a healthy app (check its port and path)",
+                    victim.name,
+                    watched.as_secs(),
+                    evidence_text(&events, &victim.name)
+                ),
+            );
+        }
+        Err(WaitError::Timeout { .. }) => {}
+        Err(WaitError::Cluster(error)) => return ScenarioOutcome::fail(ID, error.to_string()),
+    }
+    let events_at_freeze = cluster.events(namespace).await.unwrap_or_default();
+    let already_failing: Vec<String> =
+        evidence(&window.new_events(&events_at_freeze), &victim.name)
+            .into_iter()
+            .filter(|e| e.starts_with("Liveness probe failed"))
+            .collect();
+    if !already_failing.is_empty() {
+        return ScenarioOutcome::fail(
+            ID,
+            format!(
+                "the liveness probe of {} failed before deploycheck froze anything ({}): it fails \
+                 on a healthy app (check its port, path and timeoutSeconds)",
+                victim.name,
+                already_failing.join("; ")
+            ),
+        );
+    }
+    let at_freeze = Window::from_reads(0, &events_at_freeze, [&victim], &[]);
     // Failed requests are part of what the fault cost, not a verdict: a frozen pod stays in the
     // endpoints until readiness notices.
     let probe = start_prober(base_url, &profile.app.health_path, deadline * 2);
     let started = Instant::now();
+    target.faults.record(Fault::FrozePod(victim.name.clone()));
     let freeze = cluster
         .run_ephemeral(
             namespace,
@@ -164,13 +235,15 @@ pub async fn liveness_restart<C: Cluster>(target: &Target<C>, base_url: &str) ->
     }
     let recovery = started.elapsed();
     if mismatches.is_empty() {
-        let events = cluster.events(namespace).await.unwrap_or_default();
-        let liveness_event = events
+        // The restart must follow the freeze: a liveness failure that happened after it.
+        let events = at_freeze.new_events(&cluster.events(namespace).await.unwrap_or_default());
+        let liveness_event = evidence(&events, &victim.name)
             .iter()
-            .any(|e| e.object == format!("Pod/{}", victim.name) && e.message.contains("Liveness"));
+            .any(|e| e.starts_with("Liveness probe failed"));
         if !liveness_event {
             mismatches.push(format!(
-                "{} restarted, but no event says its liveness probe failed (did it crash instead?)",
+                "{} restarted, but no event since the freeze says its liveness probe failed (did \
+                 it crash instead?)",
                 victim.name
             ));
         }
@@ -221,6 +294,7 @@ pub async fn readiness_follows_database<C: Cluster>(
         replicas,
     };
     target.remember(undo.clone());
+    target.faults.record(Fault::DatabaseDown);
     if let Err(error) = cluster
         .scale(namespace, WorkloadKind::StatefulSet, statefulset, 0)
         .await
@@ -242,21 +316,32 @@ pub async fn readiness_follows_database<C: Cluster>(
                 DbDown::Unready => {
                     let unready = |pods: &[PodState]| !pods.is_empty() && serving(pods) == 0;
                     match cluster.wait_pods(namespace, &app_selector, &unready, deadline).await {
-                    Ok(_) => match cluster.ready_endpoints(namespace, &profile.app.service).await {
-                        Ok(endpoints) if !endpoints.is_empty() => mismatches.push(format!(
-                            "with the database down, Service {} still routes to {}",
-                            profile.app.service,
-                            endpoints.join(", ")
+                        // The EndpointSlice controller follows the pod conditions some time
+                        // later: wait for the slices too, never read them once.
+                        Ok(_) => {
+                            let empty = |endpoints: &[String]| endpoints.is_empty();
+                            match cluster
+                                .wait_endpoints(namespace, &profile.app.service, &empty, deadline)
+                                .await
+                            {
+                                Ok(_) => {}
+                                Err(WaitError::Timeout { last_seen, waited }) => {
+                                    mismatches.push(format!(
+                                        "with the database down every app pod was unready, yet \
+                                         Service {} still routed traffic {} s later ({last_seen})",
+                                        profile.app.service,
+                                        waited.as_secs()
+                                    ));
+                                }
+                                Err(WaitError::Cluster(error)) => mismatches.push(error.to_string()),
+                            }
+                        }
+                        Err(error) => mismatches.push(format!(
+                            "with the database down the app pods stayed Ready ({error}); a readiness \
+                             probe that checks the database takes them out of the Service (or set \
+                             cluster.db_down = \"503\" if the app answers 503 instead)"
                         )),
-                        Ok(_) => {}
-                        Err(error) => mismatches.push(error.to_string()),
-                    },
-                    Err(error) => mismatches.push(format!(
-                        "with the database down the app pods stayed Ready ({error}); a readiness \
-                         probe that checks the database takes them out of the Service (or set \
-                         cluster.db_down = \"503\" if the app answers 503 instead)"
-                    )),
-                }
+                    }
                 }
                 DbDown::ServiceUnavailable => {
                     if let Err(error) = await_status(base_url, 503, deadline).await {
@@ -343,8 +428,8 @@ async fn await_status(base_url: &str, status: u16, deadline: Duration) -> Result
 mod tests {
     use super::*;
     use crate::api::Verdict;
-    use crate::cluster::fake::{ScriptedCluster, pod, workload};
-    use crate::cluster::{EventInfo, HelperRun};
+    use crate::cluster::HelperRun;
+    use crate::cluster::fake::{ScriptedCluster, pod, quiet, workload};
     use crate::scenario::tests::target;
 
     const APP: &str = "app.kubernetes.io/name=deploycheck-app";
@@ -380,6 +465,8 @@ mod tests {
             s.pod_script.insert(
                 APP.into(),
                 [
+                    // Healthy while watched before the freeze.
+                    quiet(),
                     vec![pod("app-a", "app-a", false), pod("app-b", "app-b", true)],
                     vec![restarted("app-a"), pod("app-b", "app-b", true)],
                 ]
@@ -389,7 +476,8 @@ mod tests {
                 exit_code: Some(0),
                 output: output.into(),
             });
-            s.events = events;
+            // Before the watch, after it (the freeze), after the restart.
+            s.event_script = [Vec::new(), Vec::new(), events].into();
         })
     }
 
@@ -400,6 +488,7 @@ mod tests {
             reason: "Unhealthy".into(),
             message: "Liveness probe failed: Get \"http://10.244.0.7:5000/health\": context deadline exceeded".into(),
             count: 3,
+            ..EventInfo::default()
         }
     }
 
@@ -419,6 +508,59 @@ mod tests {
         assert_eq!(
             target.cluster.calls(),
             ["ephemeral busybox:1.36 in app-a/app as Some(65532)"]
+        );
+    }
+
+    /// A liveness probe on a port nothing listens on: the container restarts every ~30 s by
+    /// itself. That restart must not pass for the effect of a freeze.
+    #[tokio::test]
+    async fn a_container_that_restarts_by_itself_fails_before_anything_is_frozen() {
+        let target = target(freezable("deploycheck: stopped 1", vec![]).with(|s| {
+            s.pod_script.insert(
+                APP.into(),
+                [vec![restarted("app-a"), pod("app-b", "app-b", true)]].into(),
+            );
+            s.event_script = [
+                Vec::new(),
+                vec![EventInfo {
+                    object: "Pod/app-a".into(),
+                    reason: "Unhealthy".into(),
+                    message: "Liveness probe failed: Get \"http://10.0.0.5:5001/health\": dial tcp 10.0.0.5:5001: connect: connection refused".into(),
+                    count: 3,
+                    ..EventInfo::default()
+                }],
+            ]
+            .into();
+        }));
+        let outcome = liveness_restart(&target, "http://127.0.0.1:9").await;
+        assert_eq!(outcome.verdict, Verdict::Fail, "{outcome:?}");
+        assert!(
+            outcome
+                .detail
+                .starts_with("app-a restarted by itself while deploycheck watched it for 30 s")
+                && outcome.detail.contains("5001: connect: connection refused"),
+            "{}",
+            outcome.detail
+        );
+        assert!(target.cluster.calls().is_empty(), "nothing may be frozen");
+    }
+
+    /// The restart seen after the freeze must come with a liveness failure after the freeze;
+    /// an old liveness event (from before) proves nothing.
+    #[tokio::test]
+    async fn a_liveness_event_from_before_the_freeze_does_not_count() {
+        let target = target(freezable("deploycheck: stopped 1", vec![]).with(|s| {
+            let old = [liveness_event()];
+            s.event_script = [old.to_vec(), old.to_vec(), old.to_vec()].into();
+        }));
+        let outcome = liveness_restart(&target, "http://127.0.0.1:9").await;
+        assert_eq!(outcome.verdict, Verdict::Fail, "{outcome:?}");
+        assert!(
+            outcome
+                .detail
+                .contains("no event since the freeze says its liveness probe failed"),
+            "{}",
+            outcome.detail
         );
     }
 
@@ -448,7 +590,7 @@ mod tests {
         assert!(
             outcome
                 .detail
-                .contains("no event says its liveness probe failed"),
+                .contains("no event since the freeze says its liveness probe failed"),
             "{}",
             outcome.detail
         );
@@ -469,10 +611,10 @@ mod tests {
         let target = target(freezable("deploycheck: stopped 1", vec![]).with(|s| {
             s.pod_script.insert(
                 APP.into(),
-                [vec![
-                    pod("app-a", "app-a", false),
-                    pod("app-b", "app-b", true),
-                ]]
+                [
+                    quiet(),
+                    vec![pod("app-a", "app-a", false), pod("app-b", "app-b", true)],
+                ]
                 .into(),
             );
         }));
@@ -556,6 +698,47 @@ mod tests {
                 "scale StatefulSet/mongodb=1"
             );
         }
+    }
+
+    /// What the real cluster showed (run-1): the pods' Ready condition flips first and the
+    /// EndpointSlices follow a moment later. A single read of the slices right after the pods
+    /// went unready saw them still routed; the scenario must wait for the slices.
+    #[tokio::test]
+    async fn endpoint_slices_that_lag_behind_the_pods_still_pass() {
+        let target = target(database_away(true).with(|s| {
+            s.endpoints.insert(
+                "deploycheck-app".into(),
+                [
+                    vec!["app-a".to_string(), "app-b".to_string()],
+                    vec!["app-b".to_string()],
+                    vec![],
+                ]
+                .into(),
+            );
+        }));
+        let outcome = readiness_follows_database(&target, "http://127.0.0.1:9").await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+    }
+
+    #[tokio::test]
+    async fn a_service_that_keeps_routing_to_unready_pods_fails_with_what_it_routed_to() {
+        let target = target(database_away(true).with(|s| {
+            s.endpoints
+                .insert("deploycheck-app".into(), [vec!["app-a".to_string()]].into());
+        }));
+        let outcome = readiness_follows_database(&target, "http://127.0.0.1:9").await;
+        assert_eq!(outcome.verdict, Verdict::Fail, "{outcome:?}");
+        assert!(
+            outcome
+                .detail
+                .contains("Service deploycheck-app still routed traffic 180 s later (Service deploycheck-app routed to app-a)"),
+            "{}",
+            outcome.detail
+        );
+        assert_eq!(
+            target.cluster.calls().last().unwrap(),
+            "scale StatefulSet/mongodb=1"
+        );
     }
 
     #[tokio::test]

@@ -4,8 +4,10 @@
 
 pub mod connectivity;
 pub mod deploy;
+pub mod endpoints;
 pub mod healing;
 pub mod hpa;
+pub mod ledger;
 pub mod persistence;
 pub mod replicas;
 pub mod resources;
@@ -23,7 +25,7 @@ use crate::api::Verdict;
 use crate::cluster::safety::Destructive;
 use crate::cluster::{Cluster, Labels, WorkloadKind};
 use crate::probe::{DriveConfig, DriveStats, Driver};
-use crate::profile::Profile;
+use crate::profile::{Profile, Requirement};
 
 /// Scenario ids and titles, in running order.
 pub const CATALOGUE: [(&str, &str); 10] = [
@@ -53,6 +55,8 @@ pub struct Target<C> {
     pub destructive: Destructive,
     /// Faults in force that a scenario has not undone yet (it was interrupted), newest last.
     pub pending_undo: std::sync::Mutex<Vec<Undo>>,
+    /// Every fault injected so far, so restarts and probe failures are put down to their cause.
+    pub faults: ledger::Ledger,
 }
 
 /// How to take back a fault the controllers will not heal by themselves.
@@ -79,6 +83,7 @@ impl<C: Cluster> Target<C> {
             profile,
             destructive,
             pending_undo: std::sync::Mutex::default(),
+            faults: ledger::Ledger::default(),
         }
     }
 
@@ -190,6 +195,9 @@ pub struct ScenarioOutcome {
     pub detail: String,
     /// Every mismatch found, not only the first.
     pub mismatches: Vec<String>,
+    /// Best practices the stack does not follow, each with its fix. With no mismatch they make
+    /// the verdict a warning: the challenge's requirement held, the advice is still worth acting on.
+    pub advice: Vec<String>,
     /// For fault scenarios: from the fault to recovery.
     pub recovery_ms: Option<u64>,
     /// Requests of the prober (or the load) while the scenario ran.
@@ -197,6 +205,9 @@ pub struct ScenarioOutcome {
     pub timeline: Vec<TimelinePoint>,
     /// Conditions, pod states, events, logs and hints, collected when it failed.
     pub diagnostics: Option<String>,
+    /// Wall time from the scenario's start to its result (diagnostics included), set by the
+    /// runner; 0 for a scenario that never started (skipped because `deploy` failed).
+    pub duration_ms: u64,
 }
 
 impl ScenarioOutcome {
@@ -211,15 +222,22 @@ impl ScenarioOutcome {
             verdict,
             detail: detail.into(),
             mismatches: Vec::new(),
+            advice: Vec::new(),
             recovery_ms: None,
             requests: None,
             timeline: Vec::new(),
             diagnostics: None,
+            duration_ms: 0,
         }
     }
 
     pub fn pass(id: &'static str, detail: impl Into<String>) -> Self {
         Self::new(id, Verdict::Pass, detail)
+    }
+
+    /// The requirement held but a best practice did not; `detail` says both.
+    pub fn warn(id: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(id, Verdict::Warn, detail)
     }
 
     pub fn fail(id: &'static str, detail: impl Into<String>) -> Self {
@@ -232,16 +250,31 @@ impl ScenarioOutcome {
 
     /// Pass when `mismatches` is empty, else fail listing all of them.
     pub fn from_mismatches(id: &'static str, passed: String, mismatches: Vec<String>) -> Self {
-        if mismatches.is_empty() {
-            Self::pass(id, passed)
-        } else {
-            let mut outcome = Self::fail(
+        Self::from_findings(id, passed, mismatches, Vec::new())
+    }
+
+    /// Fail listing every mismatch; else warn when there is advice (the detail says what held,
+    /// then the advice); else pass with `passed`. The advice is kept on a failure too: it is
+    /// still worth reading once the mismatches are fixed.
+    pub fn from_findings(
+        id: &'static str,
+        passed: String,
+        mismatches: Vec<String>,
+        advice: Vec<String>,
+    ) -> Self {
+        let mut outcome = if !mismatches.is_empty() {
+            Self::fail(
                 id,
                 format!("{} problem(s): {}", mismatches.len(), mismatches.join("; ")),
-            );
-            outcome.mismatches = mismatches;
-            outcome
-        }
+            )
+        } else if !advice.is_empty() {
+            Self::warn(id, format!("{passed}; advice: {}", advice.join("; ")))
+        } else {
+            Self::pass(id, passed)
+        };
+        outcome.mismatches = mismatches;
+        outcome.advice = advice;
+        outcome
     }
 
     pub fn with_recovery(mut self, recovery: Duration) -> Self {
@@ -267,6 +300,61 @@ pub async fn stop_prober(probe: Option<Driver>) -> Option<DriveStats> {
         Some(probe) => Some(probe.stop().await),
         None => None,
     }
+}
+
+/// What a check found that is not a pass: a broken requirement, or a best practice not followed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Finding {
+    Mismatch(String),
+    Advice(String),
+}
+
+impl Finding {
+    /// Puts the finding on the list it belongs to.
+    pub fn sort_into(self, mismatches: &mut Vec<String>, advice: &mut Vec<String>) {
+        match self {
+            Finding::Mismatch(text) => mismatches.push(text),
+            Finding::Advice(text) => advice.push(text),
+        }
+    }
+}
+
+/// What stops requests failing while a pod goes away. Without a pause, the kubelet sends
+/// SIGTERM while kube-proxy on every node (and the Service's EndpointSlice readers) still route
+/// to the pod; without graceful shutdown, the requests it is serving are cut.
+pub const GRACEFUL_SHUTDOWN_FIX: &str = "give the app container a preStop pause \
+     (`lifecycle.preStop.exec.command: [\"sleep\", \"5\"]`, or `lifecycle.preStop.sleep.seconds: 5` \
+     on Kubernetes 1.30+) so the endpoint removal reaches every node before SIGTERM, let the app \
+     finish in-flight requests on SIGTERM (e.g. gunicorn --graceful-timeout), and keep \
+     terminationGracePeriodSeconds above both";
+
+/// Requests the prober saw fail while a pod went away (`during`, e.g. "during the rolling
+/// restart"), judged by the profile's `cluster.zero_failed_requests` for `scenario`: a mismatch
+/// when zero is required, else advice. `None` when nothing failed.
+pub fn failed_requests(
+    profile: &Profile,
+    scenario: &str,
+    stats: &DriveStats,
+    during: &str,
+) -> Option<Finding> {
+    if stats.failed == 0 {
+        return None;
+    }
+    let seen = format!(
+        "{} of {} requests through the Service failed {during} (first: {})",
+        stats.failed,
+        stats.requests,
+        stats.failures.join("; ")
+    );
+    Some(match profile.cluster.zero_failed_requests.get(scenario) {
+        Requirement::Required => Finding::Mismatch(format!(
+            "{seen}; the profile requires none (cluster.zero_failed_requests.{scenario}): \
+                 {GRACEFUL_SHUTDOWN_FIX}"
+        )),
+        Requirement::Advised => Finding::Advice(format!(
+            "{seen}; clients see errors whenever a pod goes away: {GRACEFUL_SHUTDOWN_FIX}"
+        )),
+    })
 }
 
 /// A short HTTP client for the scenarios' own requests.
@@ -407,5 +495,74 @@ pub(crate) mod tests {
         assert_eq!(outcome.verdict, crate::api::Verdict::Fail);
         assert_eq!(outcome.detail, "2 problem(s): x; y");
         assert_eq!(outcome.title, "the stack rolls out");
+    }
+
+    #[test]
+    fn findings_fail_on_a_mismatch_else_warn_on_advice_else_pass() {
+        let finding = |m: &[&str], a: &[&str]| {
+            ScenarioOutcome::from_findings(
+                "rolling",
+                "restarted".into(),
+                m.iter().map(|s| s.to_string()).collect(),
+                a.iter().map(|s| s.to_string()).collect(),
+            )
+        };
+        let passed = finding(&[], &[]);
+        assert_eq!(
+            (passed.verdict, passed.detail.as_str()),
+            (Verdict::Pass, "restarted")
+        );
+        let warned = finding(&[], &["add a preStop pause"]);
+        assert_eq!(warned.verdict, Verdict::Warn);
+        assert_eq!(warned.detail, "restarted; advice: add a preStop pause");
+        assert_eq!(warned.advice, ["add a preStop pause"]);
+        let failed = finding(&["did not finish"], &["add a preStop pause"]);
+        assert_eq!(failed.verdict, Verdict::Fail);
+        assert_eq!(failed.detail, "1 problem(s): did not finish");
+        assert_eq!(failed.advice, ["add a preStop pause"], "kept for later");
+    }
+
+    #[test]
+    fn failed_requests_are_a_mismatch_or_advice_as_the_profile_says() {
+        let stats = |failed| DriveStats {
+            requests: 140,
+            failed,
+            failures: vec!["GET /health: connection reset".into()],
+            ..DriveStats::default()
+        };
+        let mut profile = Profile::built_in("reference").unwrap();
+        assert_eq!(failed_requests(&profile, "rolling", &stats(0), "now"), None);
+        let Some(Finding::Mismatch(text)) =
+            failed_requests(&profile, "rolling", &stats(2), "during the rolling restart")
+        else {
+            panic!("the reference profile requires zero failed requests");
+        };
+        assert!(
+            text.starts_with(
+                "2 of 140 requests through the Service failed during the rolling restart \
+                 (first: GET /health: connection reset); the profile requires none \
+                 (cluster.zero_failed_requests.rolling): give the app container a preStop pause"
+            ),
+            "{text}"
+        );
+        profile.cluster.zero_failed_requests.rolling = Requirement::Advised;
+        let Some(Finding::Advice(text)) = failed_requests(&profile, "rolling", &stats(2), "now")
+        else {
+            panic!("advised");
+        };
+        for fix in [
+            "preStop",
+            "sleep",
+            "SIGTERM",
+            "--graceful-timeout",
+            "terminationGracePeriodSeconds",
+        ] {
+            assert!(text.contains(fix), "{fix}: {text}");
+        }
+        // Each scenario has its own rule.
+        assert!(matches!(
+            failed_requests(&profile, "replicas", &stats(1), "now"),
+            Some(Finding::Mismatch(_))
+        ));
     }
 }

@@ -53,6 +53,9 @@ pub async fn pod_deletion<C: Cluster>(target: &Target<C>, base_url: &str) -> Sce
     };
     let probe = start_prober(base_url, PROBED, deadline * 2);
     let started = Instant::now();
+    target
+        .faults
+        .record(super::ledger::Fault::DeletedPod(old.name.clone()));
     if let Err(error) = cluster.delete_pod(namespace, &old.name).await {
         return ScenarioOutcome::fail(ID, error.to_string());
     }
@@ -134,6 +137,9 @@ pub async fn statefulset_recreation<C: Cluster>(
     let mut mismatches = Vec::new();
     let undo = Undo::Apply(manifest.clone());
     target.remember(undo.clone());
+    target
+        .faults
+        .record(super::ledger::Fault::DatabaseRecreated);
     match cluster
         .delete_workload(namespace, WorkloadKind::StatefulSet, name, deadline)
         .await

@@ -9,6 +9,8 @@ use crate::cluster::safety::Destructive;
 use crate::cluster::{Cluster, PodState, WaitError, describe};
 
 const ID: &str = "replicas";
+/// The least time given to the endpoints to follow, even when the pods took the whole deadline.
+const ENDPOINTS_AT_LEAST: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Pods that serve: Ready and not terminating.
 pub fn serving(pods: &[PodState]) -> usize {
@@ -32,20 +34,30 @@ pub async fn replace_one_pod<C: Cluster>(target: &Target<C>, base_url: &str) -> 
     let selector = target.app_selector();
     let min_ready = profile.app.min_replicas as usize;
     let deadline = profile.cluster.recovery;
-    let pods = match cluster.pods(namespace, &selector).await {
+    // An HPA may still be raising a Deployment that asks for fewer replicas: wait for enough
+    // ready pods under the deadline before judging.
+    let enough = |pods: &[PodState]| serving(pods) >= min_ready.max(1);
+    let pods = match cluster
+        .wait_pods(namespace, &selector, &enough, deadline)
+        .await
+    {
         Ok(pods) => pods,
-        Err(error) => return ScenarioOutcome::fail(ID, error.to_string()),
+        Err(WaitError::Timeout { .. }) => {
+            let pods = cluster.pods(namespace, &selector).await.unwrap_or_default();
+            return ScenarioOutcome::fail(
+                ID,
+                format!(
+                    "only {} of the required {min_ready} pods matching `{selector}` are ready \
+                     after {} s: {}; {}",
+                    serving(&pods),
+                    deadline.as_secs(),
+                    describe(&pods),
+                    super::endpoints::explain(target, &profile.app.service, min_ready).await
+                ),
+            );
+        }
+        Err(WaitError::Cluster(error)) => return ScenarioOutcome::fail(ID, error.to_string()),
     };
-    if serving(&pods) < min_ready.max(1) {
-        return ScenarioOutcome::fail(
-            ID,
-            format!(
-                "only {} of the required {min_ready} pods matching `{selector}` are ready: {}",
-                serving(&pods),
-                describe(&pods)
-            ),
-        );
-    }
     if let Destructive::Refused(reason) = &target.destructive {
         return ScenarioOutcome::skip(ID, reason.clone());
     }
@@ -56,6 +68,9 @@ pub async fn replace_one_pod<C: Cluster>(target: &Target<C>, base_url: &str) -> 
         .clone();
     let probe = start_prober(base_url, &profile.app.health_path, deadline * 2);
     let started = Instant::now();
+    target
+        .faults
+        .record(super::ledger::Fault::DeletedPod(victim.name.clone()));
     if let Err(error) = cluster.delete_pod(namespace, &victim.name).await {
         return ScenarioOutcome::fail(ID, error.to_string());
     }
@@ -75,46 +90,62 @@ pub async fn replace_one_pod<C: Cluster>(target: &Target<C>, base_url: &str) -> 
         )),
         Err(WaitError::Cluster(error)) => mismatches.push(error.to_string()),
     }
+    // The EndpointSlice controller follows pod conditions some time later: both claims (the
+    // deleted pod left the Service, enough others are in it) are waits, never one read.
+    let followed =
+        |endpoints: &[String]| !endpoints.contains(&victim.name) && endpoints.len() >= min_ready;
+    let remaining = deadline
+        .saturating_sub(started.elapsed())
+        .max(ENDPOINTS_AT_LEAST);
     match cluster
-        .ready_endpoints(namespace, &profile.app.service)
+        .wait_endpoints(namespace, &profile.app.service, &followed, remaining)
         .await
     {
-        Ok(endpoints) if endpoints.contains(&victim.name) => mismatches.push(format!(
-            "Service {} still sends traffic to the deleted pod {}",
-            profile.app.service, victim.name
-        )),
-        Ok(endpoints) if mismatches.is_empty() && endpoints.len() < min_ready => {
-            mismatches.push(format!(
-                "Service {} has {} ready endpoint(s) ({}), fewer than {min_ready}: its selector \
-                 may not match the pods",
-                profile.app.service,
-                endpoints.len(),
-                endpoints.join(", ")
-            ));
-        }
         Ok(_) => {}
-        Err(error) => mismatches.push(error.to_string()),
+        Err(WaitError::Timeout { .. }) => {
+            let endpoints = cluster
+                .ready_endpoints(namespace, &profile.app.service)
+                .await
+                .unwrap_or_default();
+            if endpoints.contains(&victim.name) {
+                mismatches.push(format!(
+                    "Service {} still sends traffic to the deleted pod {} after {} s",
+                    profile.app.service,
+                    victim.name,
+                    remaining.as_secs()
+                ));
+            } else if mismatches.is_empty() {
+                mismatches
+                    .push(super::endpoints::explain(target, &profile.app.service, min_ready).await);
+            }
+        }
+        Err(WaitError::Cluster(error)) => mismatches.push(error.to_string()),
     }
     let stats = stop_prober(probe).await;
+    // With one replica a request must fail while it is replaced; from two on, none need to.
+    let mut advice = Vec::new();
     if let Some(stats) = &stats
         && min_ready >= 2
-        && stats.failed > 0
+        && let Some(finding) =
+            super::failed_requests(profile, ID, stats, "while a pod was replaced")
     {
-        mismatches.push(format!(
-            "{} of {} requests through the Service failed while a pod was replaced (first: {})",
-            stats.failed,
-            stats.requests,
-            stats.failures.join("; ")
-        ));
+        finding.sort_into(&mut mismatches, &mut advice);
     }
-    let mut outcome = ScenarioOutcome::from_mismatches(
+    let failed = stats.as_ref().map_or(0, |s| s.failed);
+    let mut outcome = ScenarioOutcome::from_findings(
         ID,
         format!(
-            "deleted {}; pods serve again after {} ms with no failed request: {serving_now}",
+            "deleted {}; pods serve again after {} ms{}: {serving_now}",
             victim.name,
-            recovery.as_millis()
+            recovery.as_millis(),
+            if failed == 0 {
+                " with no failed request"
+            } else {
+                ""
+            }
         ),
         mismatches,
+        advice,
     )
     .with_recovery(recovery);
     outcome.requests = stats;
@@ -230,6 +261,56 @@ mod tests {
         assert!(outcome.mismatches[1].contains("requests through the Service failed"));
     }
 
+    /// The slices still list the deleted pod for a moment after the pods have moved on.
+    #[tokio::test]
+    async fn endpoints_that_lag_behind_the_pods_still_pass() {
+        let target = target(
+            scripted(
+                vec![vec![pod("app-b", "b", true), pod("app-c", "c", true)]],
+                vec![],
+            )
+            .with(|s| {
+                s.endpoints.insert(
+                    "deploycheck-app".into(),
+                    [
+                        vec!["app-a".to_string(), "app-b".to_string()],
+                        vec!["app-b".to_string()],
+                        vec!["app-b".to_string(), "app-c".to_string()],
+                    ]
+                    .into(),
+                );
+            }),
+        );
+        let outcome = replace_one_pod(&target, &crate::testing::healthy_app().await).await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+    }
+
+    /// A Deployment at `replicas: 1` whose HPA (min 2) raises it a moment later: the
+    /// scenario waits for the second pod instead of blaming the Service's selector.
+    #[tokio::test]
+    async fn a_deployment_the_hpa_is_still_raising_is_waited_for() {
+        let target = target(
+            scripted(
+                vec![vec![pod("app-b", "b", true), pod("app-c", "c", true)]],
+                vec!["app-b", "app-c"],
+            )
+            .with(|s| {
+                s.pods.insert(APP.into(), vec![pod("app-a", "a", true)]);
+                s.pod_script.insert(
+                    APP.into(),
+                    [
+                        vec![pod("app-a", "a", true), pod("app-b", "b", false)],
+                        two_ready(),
+                        vec![pod("app-b", "b", true), pod("app-c", "c", true)],
+                    ]
+                    .into(),
+                );
+            }),
+        );
+        let outcome = replace_one_pod(&target, &crate::testing::healthy_app().await).await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+    }
+
     #[tokio::test]
     async fn too_few_ready_pods_fail_before_anything_is_deleted() {
         let target = target(ScriptedCluster::new("kind-kind").with(|s| {
@@ -277,5 +358,53 @@ mod tests {
             "{}",
             outcome.detail
         );
+    }
+
+    /// The replacement goes well, but every request through the Service fails (nothing
+    /// listens at the URL): the stack has no graceful shutdown.
+    async fn replaced_with_failed_requests(
+        requirement: crate::profile::Requirement,
+    ) -> ScenarioOutcome {
+        let mut target = target(scripted(
+            vec![vec![pod("app-b", "b", true), pod("app-c", "c", true)]],
+            vec!["app-b", "app-c"],
+        ));
+        target.profile.cluster.zero_failed_requests.replicas = requirement;
+        replace_one_pod(&target, &crate::testing::closed_url()).await
+    }
+
+    #[tokio::test]
+    async fn failed_requests_fail_when_the_profile_requires_none() {
+        let outcome = replaced_with_failed_requests(crate::profile::Requirement::Required).await;
+        assert_eq!(outcome.verdict, Verdict::Fail, "{outcome:?}");
+        assert_eq!(outcome.mismatches.len(), 1, "{:?}", outcome.mismatches);
+        assert!(
+            outcome.mismatches[0].contains("failed while a pod was replaced")
+                && outcome.mismatches[0].contains("cluster.zero_failed_requests.replicas"),
+            "{}",
+            outcome.mismatches[0]
+        );
+    }
+
+    #[tokio::test]
+    async fn failed_requests_only_warn_with_the_fix_when_the_profile_advises() {
+        let outcome = replaced_with_failed_requests(crate::profile::Requirement::Advised).await;
+        assert_eq!(outcome.verdict, Verdict::Warn, "{outcome:?}");
+        assert!(outcome.mismatches.is_empty());
+        let advice = &outcome.advice[0];
+        assert!(
+            advice.contains("failed while a pod was replaced")
+                && advice.contains("preStop")
+                && advice.contains("terminationGracePeriodSeconds"),
+            "{advice}"
+        );
+        assert!(
+            outcome
+                .detail
+                .starts_with("deleted app-a; pods serve again after "),
+            "{}",
+            outcome.detail
+        );
+        assert!(!outcome.detail.contains("with no failed request"));
     }
 }
