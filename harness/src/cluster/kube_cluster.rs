@@ -1000,19 +1000,12 @@ impl Cluster for KubeCluster {
 
     async fn events(&self, namespace: &str) -> Result<Vec<EventInfo>, ClusterError> {
         let api: Api<Event> = Api::namespaced(self.client.clone(), namespace);
-        let mut events = api
+        let events = api
             .list(&ListParams::default())
             .await
             .map_err(|e| self.error("listing events", namespace, e))?
             .items;
-        events.sort_by_key(|e| {
-            e.last_timestamp
-                .as_ref()
-                .map(|t| t.0)
-                .or_else(|| e.event_time.as_ref().map(|t| t.0))
-                .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
-        });
-        Ok(events
+        let mut events: Vec<EventInfo> = events
             .into_iter()
             .map(|e| EventInfo {
                 object: format!(
@@ -1027,6 +1020,8 @@ impl Cluster for KubeCluster {
                     .count
                     .or_else(|| e.series.as_ref().and_then(|s| s.count))
                     .unwrap_or(1),
+                // Legacy events repeat through lastTimestamp, events.k8s.io ones through their
+                // series.
                 last_seen: e
                     .last_timestamp
                     .as_ref()
@@ -1037,7 +1032,9 @@ impl Cluster for KubeCluster {
                     .map(Into::into),
                 id: e.metadata.name.unwrap_or_default(),
             })
-            .collect())
+            .collect();
+        events.sort_by_key(|e| e.last_seen);
+        Ok(events)
     }
 
     async fn logs(
@@ -2210,5 +2207,186 @@ mod tests {
                 .starts_with("cannot reach the cluster of context `kind-test`"),
             "{error}"
         );
+    }
+
+    #[tokio::test]
+    async fn pod_metrics_lists_the_metrics_api_and_sums_containers() {
+        let (cluster, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let (request, send) = handle.next_request().await.expect("a request");
+            assert_eq!(request.method(), http::Method::GET);
+            assert_eq!(
+                request.uri().path(),
+                "/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods"
+            );
+            assert_eq!(
+                query_of(&request).get("labelSelector").map(String::as_str),
+                Some("app=mongodb")
+            );
+            respond(
+                send,
+                serde_json::json!({
+                    "apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetricsList", "metadata": {},
+                    "items": [{
+                        "metadata": {"name": "mongodb-0"},
+                        "timestamp": "2026-11-29T10:00:00Z", "window": "15s",
+                        "containers": [
+                            {"name": "mongodb", "usage": {"cpu": "935123456n", "memory": "200Mi"}},
+                            {"name": "exporter", "usage": {"cpu": "5m", "memory": "10Mi"}}
+                        ]
+                    }]
+                }),
+            );
+        });
+        let metrics = cluster.pod_metrics("shop", "app=mongodb").await.unwrap();
+        server.await.unwrap();
+        assert_eq!(
+            metrics,
+            PodMetrics::Samples(vec![PodUsage {
+                pod: "mongodb-0".into(),
+                cpu_millis: 940,
+                memory_bytes: 210 * 1024 * 1024,
+            }])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_metrics_api_nobody_serves_is_unavailable_not_an_error() {
+        for code in [404, 503] {
+            let (cluster, mut handle) = mocked();
+            let server = tokio::spawn(async move {
+                let (_, send) = handle.next_request().await.expect("a request");
+                respond_status(
+                    send,
+                    code,
+                    serde_json::json!({
+                        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                        "message": "the server is currently unable to handle the request",
+                        "reason": "ServiceUnavailable", "code": code
+                    }),
+                );
+            });
+            let metrics = cluster.pod_metrics("shop", "app=web").await.unwrap();
+            server.await.unwrap();
+            assert_eq!(
+                metrics,
+                PodMetrics::Unavailable(format!(
+                    "{code} the server is currently unable to handle the request"
+                ))
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn events_carry_their_series_name_count_and_last_time() {
+        let (cluster, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let (request, send) = handle.next_request().await.expect("a request");
+            assert_eq!(request.uri().path(), "/api/v1/namespaces/shop/events");
+            respond(
+                send,
+                serde_json::json!({
+                    "apiVersion": "v1", "kind": "EventList", "metadata": {},
+                    "items": [
+                        {
+                            "metadata": {"name": "web-1.17a8"},
+                            "involvedObject": {"kind": "Pod", "name": "web-1"},
+                            "type": "Warning", "reason": "Unhealthy",
+                            "message": "Liveness probe failed", "count": 3,
+                            "lastTimestamp": "2026-11-29T10:00:30Z"
+                        },
+                        {
+                            "metadata": {"name": "web.17a9"},
+                            "involvedObject": {"kind": "HorizontalPodAutoscaler", "name": "web"},
+                            "type": "Warning", "reason": "FailedGetResourceMetric",
+                            "message": "did not receive metrics",
+                            "eventTime": "2026-11-29T10:00:00.000000Z",
+                            "series": {"count": 4, "lastObservedTime": "2026-11-29T10:00:40.000000Z"}
+                        }
+                    ]
+                }),
+            );
+        });
+        let events = cluster.events("shop").await.unwrap();
+        server.await.unwrap();
+        let at = |text: &str| {
+            Some(std::time::SystemTime::from(
+                text.parse::<k8s_openapi::jiff::Timestamp>().unwrap(),
+            ))
+        };
+        assert_eq!(events.len(), 2);
+        assert_eq!(
+            (events[0].id.as_str(), events[0].count, events[0].last_seen),
+            ("web-1.17a8", 3, at("2026-11-29T10:00:30Z"))
+        );
+        assert_eq!(
+            (events[1].id.as_str(), events[1].count, events[1].last_seen),
+            ("web.17a9", 4, at("2026-11-29T10:00:40Z"))
+        );
+    }
+
+    #[tokio::test]
+    async fn wait_endpoints_watches_the_services_slices_and_judges_their_union() {
+        let (cluster, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let (request, send) = handle.next_request().await.expect("a request");
+            assert_eq!(
+                request.uri().path(),
+                "/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices"
+            );
+            assert_eq!(
+                query_of(&request).get("labelSelector").map(String::as_str),
+                Some("kubernetes.io/service-name=web")
+            );
+            let endpoint = |pod: &str, ready: bool| {
+                serde_json::json!({
+                    "addresses": ["10.0.0.1"], "conditions": {"ready": ready},
+                    "targetRef": {"kind": "Pod", "name": pod}
+                })
+            };
+            respond(
+                send,
+                serde_json::json!({
+                    "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSliceList",
+                    "metadata": {"resourceVersion": "7"},
+                    "items": [
+                        {"metadata": {"name": "web-abc"}, "addressType": "IPv4",
+                         "endpoints": [endpoint("web-1", true), endpoint("web-2", false)]},
+                        {"metadata": {"name": "web-def"}, "addressType": "IPv4",
+                         "endpoints": [endpoint("web-3", true)]}
+                    ]
+                }),
+            );
+        });
+        let both = |pods: &[String]| pods == ["web-1", "web-3"];
+        let pods = cluster
+            .wait_endpoints("shop", "web", &both, Duration::from_secs(5))
+            .await
+            .unwrap();
+        server.await.unwrap();
+        assert_eq!(pods, ["web-1", "web-3"]);
+    }
+
+    #[test]
+    fn pod_state_reads_labels_and_when_its_containers_started() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web-1", "labels": {"app": "web"}, "creationTimestamp": "2026-11-29T10:00:00Z"},
+            "status": {"containerStatuses": [
+                {"name": "app", "image": "i", "imageID": "", "ready": true, "restartCount": 1,
+                 "state": {"running": {"startedAt": "2026-11-29T10:01:00Z"}}},
+                {"name": "side", "image": "i", "imageID": "", "ready": true, "restartCount": 0,
+                 "state": {"running": {"startedAt": "2026-11-29T10:00:05Z"}}}
+            ]}
+        }))
+        .unwrap();
+        let state = pod_state(&pod);
+        let at = |text: &str| {
+            Some(std::time::SystemTime::from(
+                text.parse::<k8s_openapi::jiff::Timestamp>().unwrap(),
+            ))
+        };
+        assert_eq!(state.labels["app"], "web");
+        assert_eq!(state.created, at("2026-11-29T10:00:00Z"));
+        assert_eq!(state.running_since, at("2026-11-29T10:01:00Z"));
     }
 }

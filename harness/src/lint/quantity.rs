@@ -1,10 +1,16 @@
 //! Kubernetes resource quantities (`200m`, `0.5`, `250Mi`, `1G`) as comparable numbers.
 
-/// CPU in millicores.
+/// CPU in millicores. Besides `m`, the metrics API reports `n` (nanocores) and `u`.
 pub fn cpu_millis(text: &str) -> Option<u64> {
     let text = text.trim();
-    if let Some(millis) = text.strip_suffix('m') {
-        return millis.parse::<f64>().ok().map(|m| m.round() as u64);
+    for (suffix, per_milli) in [("m", 1.0), ("u", 1e3), ("n", 1e6)] {
+        if let Some(amount) = text.strip_suffix(suffix) {
+            return amount
+                .parse::<f64>()
+                .ok()
+                .filter(|a| *a >= 0.0)
+                .map(|a| (a / per_milli).round() as u64);
+        }
     }
     let cores: f64 = text.parse().ok()?;
     (cores >= 0.0).then(|| (cores * 1000.0).round() as u64)
@@ -58,6 +64,10 @@ mod tests {
         assert_eq!(cpu_millis("1.5m"), Some(2));
         assert_eq!(cpu_millis("lots"), None);
         assert_eq!(cpu_millis("-1"), None);
+        // What the metrics API reports.
+        assert_eq!(cpu_millis("935123456n"), Some(935));
+        assert_eq!(cpu_millis("1500u"), Some(2));
+        assert_eq!(cpu_millis("-5n"), None);
     }
 
     #[test]
