@@ -1,14 +1,85 @@
 //! Service-name connectivity: the database host the app is configured with (read from the
 //! live Deployment) is a Service in the namespace, resolves and accepts TCP from inside the
 //! cluster, and a write through the app's Service reads back, proving app -> database by name.
+//! Right after a rollout a name may still be negatively cached, so both are retried for a
+//! bounded window; a write that never gets through says first whether the Service has a ready
+//! endpoint at all, and why not.
+
+use std::future::Future;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Container, PodTemplateSpec};
+use tokio::time::Instant;
 
-use super::{ScenarioOutcome, Target};
+use super::{ScenarioOutcome, Target, endpoints};
 use crate::cluster::safety::Destructive;
 use crate::cluster::{Cluster, Ephemeral, WorkloadKind};
 
 const ID: &str = "connectivity";
+
+/// A bounded retry: attempts until one needs no retry or `window` has passed since the first
+/// began, pausing `first_pause` after a failure and doubling up to `max_pause` (never past the
+/// window's end, where one last attempt is made).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retry {
+    pub window: Duration,
+    pub first_pause: Duration,
+    pub max_pause: Duration,
+}
+
+/// How long the name check and the first write through the app keep trying. CoreDNS's `cache`
+/// plugin keeps a negative answer for up to 30 s, `cluster.local` included, where the Corefile
+/// does not turn that off (older kubeadm defaults, k3s, older minikube): a lookup of the
+/// headless database Service made before its pod was Ready answers NXDOMAIN that long, to the
+/// helper and to the app alike. 45 s covers that TTL plus a lookup and a helper pod's start.
+/// Not a profile setting: it depends on the cluster's DNS, not on the stack under test.
+pub const DNS_SETTLE: Retry = Retry {
+    window: Duration::from_secs(45),
+    first_pause: Duration::from_secs(1),
+    max_pause: Duration::from_secs(8),
+};
+
+/// The last attempt of a [`retry`], how many were made, and the time from the first one's
+/// start to the last one's end.
+struct Tried<T> {
+    last: T,
+    tries: u32,
+    took: Duration,
+}
+
+/// Runs `attempt` until `again` says its result needs no retry or the window has passed.
+async fn retry<T, Fut: Future<Output = T>>(
+    policy: Retry,
+    mut attempt: impl FnMut() -> Fut,
+    mut again: impl FnMut(&T) -> bool,
+) -> Tried<T> {
+    let started = Instant::now();
+    let mut pause = policy.first_pause;
+    let mut tries = 0;
+    loop {
+        let last = attempt().await;
+        tries += 1;
+        let took = started.elapsed();
+        if !again(&last) || took >= policy.window {
+            return Tried { last, tries, took };
+        }
+        tokio::time::sleep(pause.min(policy.window - took)).await;
+        pause = (pause * 2).min(policy.max_pause);
+    }
+}
+
+/// ` (resolved after 31.2 s and 6 lookups: a negative DNS answer was cached)`, or nothing
+/// when the first lookup resolved.
+fn settled_after(tries: u32, took: Duration) -> String {
+    if tries <= 1 {
+        String::new()
+    } else {
+        format!(
+            " (resolved after {:.1} s and {tries} lookups: a negative DNS answer was cached)",
+            took.as_secs_f64()
+        )
+    }
+}
 
 /// Where the app's database address comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -174,8 +245,18 @@ async fn from_app_pod<C: Cluster>(target: &Target<C>, host: &str) -> Result<Stri
     }
 }
 
-/// Runs the scenario; `base_url` reaches the app's Service (a forwarder).
+/// Runs the scenario; `base_url` reaches the app's Service (a forwarder). The name check and
+/// the first write retry for [`DNS_SETTLE`].
 pub async fn service_name<C: Cluster>(target: &Target<C>, base_url: &str) -> ScenarioOutcome {
+    service_name_within(target, base_url, DNS_SETTLE).await
+}
+
+/// [`service_name`] with the retry policy as a parameter (tests use milliseconds).
+async fn service_name_within<C: Cluster>(
+    target: &Target<C>,
+    base_url: &str,
+    policy: Retry,
+) -> ScenarioOutcome {
     let cluster = &*target.cluster;
     let (namespace, profile) = (&target.namespace, &target.profile);
     let template = match target
@@ -235,21 +316,35 @@ pub async fn service_name<C: Cluster>(target: &Target<C>, base_url: &str) -> Sce
                 "`{host}` is not a Service in namespace `{namespace}`"
             ));
         }
-        let run = cluster
-            .run_helper(
-                namespace,
-                &profile.cluster.helper_image,
-                &helper_script(&host, profile.database.port),
-                profile.cluster.recovery,
-            )
-            .await;
+        let script = helper_script(&host, profile.database.port);
+        let (image, script, deadline) = (
+            &profile.cluster.helper_image,
+            &script,
+            profile.cluster.recovery,
+        );
+        // Each lookup is a fresh helper pod: a negative answer cached by CoreDNS expires
+        // there, not in a process that keeps running.
+        let Tried {
+            last: run,
+            tries,
+            took,
+        } = retry(
+            policy,
+            move || cluster.run_helper(namespace, image, script, deadline),
+            |run| matches!(run, Ok(run) if !run.succeeded() && unresolved(&run.output)),
+        )
+        .await;
         match run {
             Ok(run) if run.succeeded() => notes.push(format!(
-                "from a pod in the namespace `{host}` resolves and port {} accepts connections",
+                "from a pod in the namespace `{host}` resolves{} and port {} accepts connections",
+                settled_after(tries, took),
                 profile.database.port
             )),
             Ok(run) if unresolved(&run.output) => mismatches.push(format!(
-                "`{host}` does not resolve inside the cluster; helper output: {}",
+                "`{host}` does not resolve inside the cluster: still not after {:.1} s and \
+                 {tries} lookup(s), longer than a negative DNS answer is cached (30 s); helper \
+                 output: {}",
+                took.as_secs_f64(),
                 run.output.trim()
             )),
             Ok(run) => match from_app_pod(target, &host).await {
@@ -271,15 +366,48 @@ pub async fn service_name<C: Cluster>(target: &Target<C>, base_url: &str) -> Sce
         }
     }
     let marker = crate::unique_marker("connectivity");
-    match super::write_marker(base_url, &marker).await {
-        Ok(()) => match super::read_marker(base_url, &marker).await {
-            Ok(true) => notes.push("a write through the app's Service reads back".into()),
-            Ok(false) => mismatches.push(format!(
-                "POST /data was acknowledged but GET /data does not list {marker}"
-            )),
-            Err(error) => mismatches.push(error),
+    let marker = &marker;
+    // The app's own first lookup of its database may be negatively cached too.
+    let mut first_error = None;
+    let Tried { last, tries, took } = retry(
+        policy,
+        move || async move {
+            super::write_marker(base_url, marker).await?;
+            super::read_marker(base_url, marker).await
         },
-        Err(error) => mismatches.push(error),
+        |trip: &Result<bool, String>| match trip {
+            Err(error) => {
+                first_error.get_or_insert_with(|| error.clone());
+                true
+            }
+            Ok(_) => false,
+        },
+    )
+    .await;
+    match last {
+        Ok(true) if tries <= 1 => notes.push("a write through the app's Service reads back".into()),
+        Ok(true) => notes.push(format!(
+            "a write through the app's Service reads back after {:.1} s and {tries} tries (the \
+             first: {}; the app's own lookup of its database may have been negatively cached)",
+            took.as_secs_f64(),
+            first_error.unwrap_or_default()
+        )),
+        Ok(false) => mismatches.push(format!(
+            "POST /data was acknowledged but GET /data does not list {marker}"
+        )),
+        Err(error) => {
+            let tried = format!(
+                "{error} (tried {tries} time(s) over {:.1} s)",
+                took.as_secs_f64()
+            );
+            // No ready endpoint is the cause, whatever the request saw: say that first.
+            mismatches.push(
+                match endpoints::shortfall(target, &profile.app.service, 1).await {
+                    Some(why) => format!("{why}; {tried}"),
+                    None => tried,
+                },
+            );
+        }
     }
     ScenarioOutcome::from_mismatches(ID, notes.join("; "), mismatches)
 }
@@ -355,6 +483,7 @@ mod tests {
                     kind: "ClusterIP".into(),
                     ports: vec![27017],
                     headless: false,
+                    ..ServiceInfo::default()
                 },
             );
             s.helper_runs.push_back(helper);
@@ -447,6 +576,23 @@ mod tests {
         stack.shutdown().await.unwrap();
     }
 
+    /// Milliseconds instead of seconds, and at most 4 attempts: after pauses of 50, 100 and
+    /// (cut at the window's end) 50 ms the window has passed.
+    const QUICK: Retry = Retry {
+        window: Duration::from_millis(200),
+        first_pause: Duration::from_millis(50),
+        max_pause: Duration::from_millis(100),
+    };
+
+    fn bad_address(host: &str) -> HelperRun {
+        HelperRun {
+            exit_code: Some(1),
+            output: format!(
+                "** server can't find {host}.ns.svc.cluster.local: NXDOMAIN\nnc: bad address '{host}'"
+            ),
+        }
+    }
+
     #[tokio::test]
     async fn localhost_an_unresolvable_name_and_a_dead_app_are_all_reported() {
         // Nothing listens here: the app is down.
@@ -455,7 +601,7 @@ mod tests {
             serde_json::json!([{"name": "MONGO_URI", "value": "mongodb://localhost:27017"}]),
             HelperRun::default(),
         ));
-        let outcome = service_name(&target, &url).await;
+        let outcome = service_name_within(&target, &url, QUICK).await;
         assert_eq!(outcome.verdict, Verdict::Fail);
         assert!(
             outcome.mismatches[0].contains("connects to `localhost`, not a Service name"),
@@ -468,14 +614,14 @@ mod tests {
             outcome.mismatches
         );
 
-        let target = super::super::tests::target(cluster_with(
-            serde_json::json!([{"name": "MONGODB_HOST", "value": "mongo-db"}]),
-            HelperRun {
-                exit_code: Some(1),
-                output: "nc: bad address 'mongo-db'".into(),
-            },
-        ));
-        let outcome = service_name(&target, &url).await;
+        let target = super::super::tests::target(
+            cluster_with(
+                serde_json::json!([{"name": "MONGODB_HOST", "value": "mongo-db"}]),
+                bad_address("mongo-db"),
+            )
+            .with(|s| s.helper_runs.extend(vec![bad_address("mongo-db"); 4])),
+        );
+        let outcome = service_name_within(&target, &url, QUICK).await;
         assert!(
             outcome.mismatches[0].contains("`mongo-db` is not a Service in namespace `ns`"),
             "{:?}",
@@ -485,6 +631,211 @@ mod tests {
             outcome.mismatches[1].contains("does not resolve inside the cluster"),
             "{:?}",
             outcome.mismatches
+        );
+    }
+
+    #[test]
+    fn the_dns_window_outlasts_a_cached_negative_answer() {
+        // CoreDNS's default negative TTL, with room for a lookup after it.
+        assert!(DNS_SETTLE.window >= Duration::from_secs(30) + DNS_SETTLE.max_pause);
+        assert!(DNS_SETTLE.max_pause <= Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn a_negative_dns_answer_cached_for_a_while_is_waited_out() {
+        let url = app_failing_first(0).await;
+        let cluster = cluster_with(
+            serde_json::json!([{"name": "MONGODB_HOST", "value": "mongodb"}]),
+            bad_address("mongodb"),
+        )
+        .with(|s| {
+            s.helper_runs.push_back(bad_address("mongodb"));
+            s.helper_runs.push_back(HelperRun {
+                exit_code: Some(0),
+                output: "deploycheck: connected to mongodb:27017".into(),
+            });
+        });
+        let target = target(cluster);
+        let patient = Retry {
+            window: Duration::from_secs(10),
+            first_pause: Duration::from_millis(1),
+            max_pause: Duration::from_millis(5),
+        };
+        let outcome = service_name_within(&target, &url, patient).await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        assert!(
+            outcome
+                .detail
+                .contains("from a pod in the namespace `mongodb` resolves (resolved after 0.")
+                && outcome
+                    .detail
+                    .contains(" s and 3 lookups: a negative DNS answer was cached) and port 27017"),
+            "{}",
+            outcome.detail
+        );
+        assert_eq!(target.cluster.calls(), ["helper busybox:1.36"; 3]);
+    }
+
+    #[tokio::test]
+    async fn a_name_that_never_resolves_fails_after_the_window_with_the_last_answer() {
+        let url = app_failing_first(0).await;
+        let cluster = cluster_with(
+            serde_json::json!([{"name": "MONGODB_HOST", "value": "mongodb"}]),
+            bad_address("mongodb"),
+        )
+        .with(|s| s.helper_runs.extend(vec![bad_address("mongodb"); 4]));
+        let target = target(cluster);
+        let outcome = service_name_within(&target, &url, QUICK).await;
+        assert_eq!(outcome.verdict, Verdict::Fail, "{outcome:?}");
+        let [mismatch] = &outcome.mismatches[..] else {
+            panic!("{:?}", outcome.mismatches);
+        };
+        assert!(
+            mismatch
+                .starts_with("`mongodb` does not resolve inside the cluster: still not after 0.")
+                && mismatch.ends_with(
+                    "helper output: ** server can't find \
+                    mongodb.ns.svc.cluster.local: NXDOMAIN\nnc: bad address 'mongodb'"
+                ),
+            "{mismatch}"
+        );
+        let lookups = target.cluster.calls().len();
+        assert!((2..=4).contains(&lookups), "bounded retries: {lookups}");
+        assert!(
+            mismatch.contains(&format!(" s and {lookups} lookup(s)")),
+            "{mismatch}"
+        );
+    }
+
+    /// An app whose first `failures` writes answer 503 (its own lookup of the database is
+    /// negatively cached), then stores and lists what it is sent.
+    async fn app_failing_first(failures: usize) -> String {
+        use axum::routing::get;
+        use std::sync::{Arc, Mutex};
+        let state = Arc::new(Mutex::new((0, Vec::<String>::new())));
+        let (posts, gets) = (state.clone(), state);
+        crate::testing::serve(axum::Router::new().route(
+            "/data",
+            get(move || async move { format!("{:?}", gets.lock().unwrap().1) }).post(
+                move |body: String| async move {
+                    let mut state = posts.lock().unwrap();
+                    state.0 += 1;
+                    if state.0 <= failures {
+                        return (
+                            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                            "lookup mongodb: no such host".to_string(),
+                        );
+                    }
+                    state.1.push(body);
+                    (axum::http::StatusCode::CREATED, "stored".to_string())
+                },
+            ),
+        ))
+        .await
+    }
+
+    #[tokio::test]
+    async fn the_first_write_is_retried_while_the_apps_own_lookup_is_cached() {
+        let url = app_failing_first(2).await;
+        let target = target(cluster_with(
+            serde_json::json!([{"name": "MONGODB_HOST", "value": "mongodb"}]),
+            HelperRun {
+                exit_code: Some(0),
+                output: "deploycheck: connected to mongodb:27017".into(),
+            },
+        ));
+        let patient = Retry {
+            window: Duration::from_secs(10),
+            first_pause: Duration::from_millis(1),
+            max_pause: Duration::from_millis(5),
+        };
+        let outcome = service_name_within(&target, &url, patient).await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        assert!(
+            outcome
+                .detail
+                .contains("a write through the app's Service reads back after 0.")
+                && outcome.detail.contains(
+                    " s and 3 tries (the first: POST /data answered 503 Service Unavailable: \
+                     lookup mongodb: no such host; the app's own lookup"
+                ),
+            "{}",
+            outcome.detail
+        );
+
+        // A write that never gets through fails with the last answer.
+        let url = app_failing_first(usize::MAX).await;
+        let target = super::super::tests::target(cluster_with(
+            serde_json::json!([{"name": "MONGODB_HOST", "value": "mongodb"}]),
+            HelperRun {
+                exit_code: Some(0),
+                output: "deploycheck: connected to mongodb:27017".into(),
+            },
+        ));
+        let outcome = service_name_within(&target, &url, QUICK).await;
+        assert_eq!(outcome.verdict, Verdict::Fail, "{outcome:?}");
+        assert!(
+            outcome.mismatches[0].contains("POST /data answered 503 Service Unavailable")
+                && outcome.mismatches[0].contains(" time(s) over 0."),
+            "{:?}",
+            outcome.mismatches
+        );
+    }
+
+    #[tokio::test]
+    async fn a_service_whose_selector_matches_no_pod_is_named_before_the_failed_write() {
+        // The forwarder to a Service without endpoints drops the connection: nothing listens.
+        let url = crate::testing::closed_url();
+        let cluster = cluster_with(
+            serde_json::json!([{"name": "MONGODB_HOST", "value": "mongodb"}]),
+            HelperRun {
+                exit_code: Some(0),
+                output: "deploycheck: connected to mongodb:27017".into(),
+            },
+        )
+        .with(|s| {
+            s.services.insert(
+                "deploycheck-app".into(),
+                ServiceInfo {
+                    name: "deploycheck-app".into(),
+                    kind: "NodePort".into(),
+                    ports: vec![5000],
+                    selector: [("app".to_string(), "flask".to_string())].into(),
+                    ..ServiceInfo::default()
+                },
+            );
+            let mut pod = crate::cluster::fake::pod("app-a", "a", true);
+            pod.labels = [
+                ("app".to_string(), "flask-app".to_string()),
+                (
+                    "app.kubernetes.io/name".to_string(),
+                    "deploycheck-app".to_string(),
+                ),
+            ]
+            .into();
+            s.pods
+                .insert("app.kubernetes.io/name=deploycheck-app".into(), vec![pod]);
+        });
+        let target = target(cluster);
+        let outcome = service_name_within(&target, &url, QUICK).await;
+        assert_eq!(outcome.verdict, Verdict::Fail, "{outcome:?}");
+        let [mismatch] = &outcome.mismatches[..] else {
+            panic!("{:?}", outcome.mismatches);
+        };
+        assert!(
+            mismatch.starts_with(
+                "Service deploycheck-app has 0 ready endpoints, fewer than 1: its selector \
+                 `app=flask` matches no pod; the app's pods carry \
+                 `app=flask-app,app.kubernetes.io/name=deploycheck-app` (app-a): app=flask-app \
+                 where the selector wants app=flask; POST /data failed: "
+            ),
+            "{mismatch}"
+        );
+        // The selector is named first: that is the cause, the failed request its effect.
+        assert!(
+            outcome
+                .detail
+                .starts_with("1 problem(s): Service deploycheck-app has 0")
         );
     }
 }
