@@ -18,12 +18,28 @@ use crate::timestamp;
 /// How far the greeting's time may be from this machine's clock.
 pub const TIME_TOLERANCE: Duration = Duration::from_secs(120);
 
+/// How a check ended (DESIGN.md §6c).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
+    /// The challenge's requirement holds; a best practice does not, and the advice says how
+    /// to fix it. Counts as a failure only under `--strict`.
+    Warn,
     Fail,
+    /// The check could not run; the detail says why. Never counted as a pass by a gate.
     Skip,
+}
+
+impl Verdict {
+    /// Whether this verdict fails a run: a failure always, a warning only when `strict`.
+    pub fn fails(self, strict: bool) -> bool {
+        match self {
+            Verdict::Fail => true,
+            Verdict::Warn => strict,
+            Verdict::Pass | Verdict::Skip => false,
+        }
+    }
 }
 
 /// One check's result, with the evidence a person needs to act on a failure.

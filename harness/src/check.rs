@@ -38,6 +38,8 @@ pub struct CheckOptions {
     pub slow: bool,
     /// Run only these scenario ids (plus `deploy`, which the others need).
     pub only: Vec<String>,
+    /// Warnings count as failures (for the exit code and `keep: OnFailure`).
+    pub strict: bool,
 }
 
 /// Everything that happened, for the reports.
@@ -54,8 +56,10 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
-    pub fn failed(&self) -> bool {
-        self.interrupted || self.scenarios.iter().any(|s| s.verdict == Verdict::Fail)
+    /// Whether the run failed: interrupted, or a scenario failed (or warned, when `strict`).
+    /// Skips never fail it: they are reported with their reason.
+    pub fn failed(&self, strict: bool) -> bool {
+        self.interrupted || self.scenarios.iter().any(|s| s.verdict.fails(strict))
     }
 }
 
@@ -139,19 +143,40 @@ pub enum Event<'a> {
     CleaningUp(&'a str),
 }
 
-/// Collects outcomes and tells the reporter.
+/// Collects outcomes, times them, and tells the reporter.
 struct Progress<'r> {
     report: &'r mut dyn FnMut(Event<'_>),
     outcomes: Vec<ScenarioOutcome>,
+    /// When the scenario now running started.
+    running_since: Option<Instant>,
 }
 
-impl Progress<'_> {
+impl<'r> Progress<'r> {
+    fn new(report: &'r mut dyn FnMut(Event<'_>)) -> Self {
+        Self {
+            report,
+            outcomes: Vec::new(),
+            running_since: None,
+        }
+    }
+
     fn running(&mut self, id: &str) {
+        self.running_since = Some(Instant::now());
         (self.report)(Event::Running(id));
     }
 
-    fn finish(&mut self, mut outcome: ScenarioOutcome, diagnosis: Option<String>) {
+    fn finish(&mut self, outcome: ScenarioOutcome, diagnosis: Option<String>) {
+        self.finish_at(outcome, diagnosis, Instant::now());
+    }
+
+    /// Records an outcome at `now`. Its duration runs from [`Progress::running`] (so it includes
+    /// the diagnostics, which are part of the wait for its line); an outcome that never ran
+    /// (skipped because `deploy` failed) took no time.
+    fn finish_at(&mut self, mut outcome: ScenarioOutcome, diagnosis: Option<String>, now: Instant) {
         outcome.diagnostics = diagnosis;
+        outcome.duration_ms = self.running_since.take().map_or(0, |since| {
+            now.saturating_duration_since(since).as_millis() as u64
+        });
         (self.report)(Event::Finished(&outcome));
         self.outcomes.push(outcome);
     }
@@ -164,10 +189,7 @@ pub async fn run_scenarios<C: Cluster + Send + 'static>(
     options: &CheckOptions,
     report: &mut dyn FnMut(Event<'_>),
 ) -> Vec<ScenarioOutcome> {
-    let mut progress = Progress {
-        report,
-        outcomes: Vec::new(),
-    };
+    let mut progress = Progress::new(report);
     progress.running("deploy");
     let deployed = scenario::deploy::roll_out(target, manifests).await;
     let rolled_out = deployed.verdict == Verdict::Pass;
@@ -373,7 +395,7 @@ pub async fn check_on<C: Cluster + Send + 'static>(
         }
     }
     // An interrupt is a request to stop and clean up, not a failure to keep evidence of.
-    let failed = scenarios.iter().any(|s| s.verdict == Verdict::Fail);
+    let failed = scenarios.iter().any(|s| s.verdict.fails(options.strict));
     report(Event::CleaningUp(&namespace));
     let mut cleanup = clean_up(
         &*cluster,
@@ -675,7 +697,7 @@ mod tests {
         )
         .await
         .unwrap();
-        assert!(report.failed());
+        assert!(report.failed(false));
         assert_eq!(report.scenarios[0].verdict, Verdict::Fail);
         assert!(
             report.scenarios[0]
@@ -687,7 +709,8 @@ mod tests {
         assert!(
             report.scenarios[1..]
                 .iter()
-                .all(|s| s.verdict == Verdict::Skip)
+                .all(|s| s.verdict == Verdict::Skip && s.duration_ms == 0),
+            "skips that never started took no time"
         );
         assert_eq!(printed.len(), scenario::CATALOGUE.len());
         let calls = cluster.calls();
@@ -804,7 +827,7 @@ mod tests {
             "{verdicts:#?}"
         );
         assert_eq!(started, ["deploy", "connectivity", "resources"]);
-        assert!(!report.failed());
+        assert!(!report.failed(false) && !report.failed(true));
         let calls = cluster.calls();
         assert_eq!(calls.len(), 4, "{calls:?}");
         assert!(
@@ -839,7 +862,7 @@ mod tests {
         .await
         .unwrap();
         assert!(interrupted);
-        assert!(report.interrupted && report.failed());
+        assert!(report.interrupted && report.failed(false));
         assert!(
             cluster
                 .calls()
@@ -886,6 +909,53 @@ mod tests {
             "{}",
             report.cleanup
         );
+    }
+
+    #[test]
+    fn a_scenario_is_timed_from_its_start_to_its_line() {
+        let mut seen = Vec::new();
+        let mut report = |event: Event<'_>| {
+            if let Event::Finished(outcome) = event {
+                seen.push((outcome.id, outcome.duration_ms));
+            }
+        };
+        let mut progress = Progress::new(&mut report);
+        progress.running("deploy");
+        let started = progress.running_since.unwrap();
+        progress.finish_at(
+            ScenarioOutcome::pass("deploy", "rolled out"),
+            None,
+            started + Duration::from_millis(15_234),
+        );
+        // Finished without starting: skipped because `deploy` failed.
+        progress.finish(ScenarioOutcome::skip("hpa", "no rollout"), None);
+        let outcomes = progress.outcomes;
+        assert_eq!(outcomes[0].duration_ms, 15_234);
+        assert_eq!(outcomes[1].duration_ms, 0);
+        assert_eq!(seen, [("deploy", 15_234), ("hpa", 0)]);
+    }
+
+    #[test]
+    fn a_warning_fails_a_run_only_when_strict() {
+        let report = |verdicts: &[Verdict]| CheckReport {
+            context: "kind-kind".into(),
+            namespace: "shop".into(),
+            deployed: false,
+            scenarios: verdicts
+                .iter()
+                .map(|v| ScenarioOutcome::new("rolling", *v, "x"))
+                .collect(),
+            cleanup: String::new(),
+            interrupted: false,
+            seconds: 1.0,
+        };
+        let warned = report(&[Verdict::Pass, Verdict::Warn, Verdict::Skip]);
+        assert!(!warned.failed(false));
+        assert!(warned.failed(true));
+        let failed = report(&[Verdict::Warn, Verdict::Fail]);
+        assert!(failed.failed(false) && failed.failed(true));
+        let skipped = report(&[Verdict::Pass, Verdict::Skip]);
+        assert!(!skipped.failed(false) && !skipped.failed(true));
     }
 
     #[tokio::test]

@@ -47,6 +47,40 @@ pub struct ClusterSettings {
     pub hpa_load_paths: Vec<String>,
     pub hpa_load_workers: usize,
     pub hpa_seed_documents: u32,
+    /// Per fault scenario with a prober, whether a failed request fails it or only warns.
+    pub zero_failed_requests: ZeroFailedRequests,
+}
+
+/// Whether a best practice is a requirement of this profile or advice.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Requirement {
+    /// Not following it fails the scenario.
+    Required,
+    /// Not following it makes the scenario a warning with the fix.
+    Advised,
+}
+
+/// `cluster.zero_failed_requests`: for each scenario that deletes or restarts app pods while a
+/// prober runs, whether zero failed requests is required. A challenge asks that pods are
+/// replaced and stay Ready; an app without graceful shutdown still loses a request or two
+/// per deleted pod, which is worth fixing but not what the challenge asked.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ZeroFailedRequests {
+    pub replicas: Requirement,
+    pub rolling: Requirement,
+}
+
+impl ZeroFailedRequests {
+    /// The rule for a scenario id; scenarios this table does not name require zero.
+    pub fn get(&self, scenario: &str) -> Requirement {
+        match scenario {
+            "replicas" => self.replicas,
+            "rolling" => self.rolling,
+            _ => Requirement::Required,
+        }
+    }
 }
 
 /// How the app shows that its database is gone.
@@ -62,7 +96,36 @@ pub enum DbDown {
 
 fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
     let text = String::deserialize(d)?;
-    crate::cli::parse_duration(&text).map_err(serde::de::Error::custom)
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+/// `500ms`, `10s`, `2m`, or a bare number of seconds: the durations of profiles and flags.
+///
+/// # Errors
+/// Not a number, an unknown unit, or not more than zero.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((text, "s"), |i| text.split_at(i));
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 500ms, 10s or 2m"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit {unit:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    if seconds <= 0.0 || !seconds.is_finite() {
+        return Err(format!("{text:?} must be more than zero"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -269,11 +332,22 @@ fn merge(
         let free_form = key == "labels";
         match (base.get_mut(&key), value) {
             (None, _) => {
+                // Inside a table, the known keys are few enough to list when none is close
+                // (`cluster.zero_failed_requests` names scenarios, not settings).
+                let suggestion = match closest(&key, base.keys()) {
+                    Some(k) => format!(" (did you mean `{k}`?)"),
+                    None if !prefix.is_empty() => format!(
+                        " (`{prefix}` has {})",
+                        base.keys()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    None => String::new(),
+                };
                 return Err(ProfileError::UnknownKey {
                     path: path.into(),
-                    suggestion: closest(&key, base.keys())
-                        .map(|k| format!(" (did you mean `{k}`?)"))
-                        .unwrap_or_default(),
+                    suggestion,
                     key: full_key,
                 });
             }
@@ -414,6 +488,54 @@ max_replicas = 8
         );
         let missing = Profile::resolve(Some("./missing.toml"), dir.path()).unwrap_err();
         assert!(matches!(missing, ProfileError::Read { .. }), "{missing}");
+    }
+
+    #[test]
+    fn zero_failed_requests_is_required_by_reference_and_advised_by_flask_mongo() {
+        let rule = |p: Profile| {
+            let z = p.cluster.zero_failed_requests;
+            (z.get("replicas"), z.get("rolling"))
+        };
+        use Requirement::{Advised, Required};
+        assert_eq!(
+            rule(Profile::built_in("reference").unwrap()),
+            (Required, Required)
+        );
+        assert_eq!(
+            rule(Profile::built_in("flask-mongo").unwrap()),
+            (Advised, Advised)
+        );
+        let text =
+            "extends = \"flask-mongo\"\n[cluster.zero_failed_requests]\nrolling = \"required\"\n";
+        let p = Profile::from_text(text, Path::new("deploycheck.toml")).unwrap();
+        assert_eq!(rule(p), (Advised, Required), "one scenario overridden");
+    }
+
+    #[test]
+    fn zero_failed_requests_names_known_scenarios_and_values_only() {
+        let error = Profile::from_text(
+            "[cluster]\nzero_failed_requests = { hpa = \"advised\" }\n",
+            Path::new("p.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            error,
+            "p.toml: unknown key `cluster.zero_failed_requests.hpa` \
+             (`cluster.zero_failed_requests` has `replicas`, `rolling`)"
+        );
+        let error = Profile::from_text(
+            "[cluster.zero_failed_requests]\nrolling = \"sometimes\"\n",
+            Path::new("p.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with("p.toml: ")
+                && error.contains("sometimes")
+                && error.contains("`required` or `advised`"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `deploycheck check` as a user runs it without a usable cluster: every way of not being able
-//! to check is one sentence and exit 2, and nothing is created.
+//! to check is one sentence and exit 2, and nothing is created. The exit code of a run that did
+//! check (warnings, `--strict`) needs a cluster end to end, so its decision is tested directly.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -110,4 +111,48 @@ fn scenario_selection_is_checked_and_listed() {
         Some(2),
         "--deploy and --namespace exclude each other"
     );
+}
+
+#[test]
+fn strict_is_accepted_and_nothing_checked_is_still_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = check(&["--strict"], &kubeconfig(&dir));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let output = check(&["--strict", "--list"], &kubeconfig(&dir));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+/// The exit code of a finished run, decided without a cluster: a warning's requirement held,
+/// so it exits 0 unless `--strict`; a failure is 1 either way; a skip is never a failure.
+#[test]
+fn warnings_exit_0_unless_strict() {
+    use deploycheck::api::Verdict;
+    use deploycheck::check::CheckReport;
+    use deploycheck::cli::check_exit_code;
+    use deploycheck::scenario::ScenarioOutcome;
+
+    let report = |verdicts: &[(&'static str, Verdict)]| CheckReport {
+        context: "kind-kind".into(),
+        namespace: "shop".into(),
+        deployed: false,
+        scenarios: verdicts
+            .iter()
+            .map(|(id, verdict)| ScenarioOutcome::new(id, *verdict, "detail"))
+            .collect(),
+        cleanup: String::new(),
+        interrupted: false,
+        seconds: 1.0,
+    };
+    let warned = report(&[
+        ("deploy", Verdict::Pass),
+        ("replicas", Verdict::Warn),
+        ("hpa", Verdict::Skip),
+    ]);
+    assert_eq!(check_exit_code(&warned, false), 0);
+    assert_eq!(check_exit_code(&warned, true), 1);
+    let failed = report(&[("deploy", Verdict::Pass), ("rolling", Verdict::Fail)]);
+    assert_eq!(check_exit_code(&failed, false), 1);
+    let mut interrupted = report(&[("deploy", Verdict::Pass)]);
+    interrupted.interrupted = true;
+    assert_eq!(check_exit_code(&interrupted, false), 1);
 }

@@ -16,6 +16,7 @@ pub fn human(outcomes: &[Outcome], base_url: &str, colour: bool) -> String {
     for o in outcomes {
         let mark = match o.verdict {
             Verdict::Pass => paint("32", "PASS"),
+            Verdict::Warn => paint("35", "WARN"),
             Verdict::Fail => paint("31", "FAIL"),
             Verdict::Skip => paint("33", "SKIP"),
         };
@@ -24,6 +25,10 @@ pub fn human(outcomes: &[Outcome], base_url: &str, colour: bool) -> String {
             Verdict::Pass => {}
             Verdict::Skip => {
                 let _ = writeln!(out, "        skipped: {}", o.detail);
+            }
+            Verdict::Warn => {
+                let _ = writeln!(out, "        advice:   {}", o.detail);
+                let _ = writeln!(out, "        hint:     {}", o.hint);
             }
             Verdict::Fail => {
                 let _ = writeln!(out, "        why:      {}", o.detail);
@@ -34,9 +39,14 @@ pub fn human(outcomes: &[Outcome], base_url: &str, colour: bool) -> String {
         }
     }
     let count = |v: Verdict| outcomes.iter().filter(|o| o.verdict == v).count();
+    // No contract check warns today; the count appears once one does, so the usual line stays.
+    let warned = match count(Verdict::Warn) {
+        0 => String::new(),
+        n => format!("{n} warned, "),
+    };
     let _ = writeln!(
         out,
-        "{} passed, {} failed, {} skipped",
+        "{} passed, {warned}{} failed, {} skipped",
         count(Verdict::Pass),
         count(Verdict::Fail),
         count(Verdict::Skip)
@@ -47,4 +57,50 @@ pub fn human(outcomes: &[Outcome], base_url: &str, colour: bool) -> String {
 pub fn json(outcomes: &[Outcome], base_url: &str) -> String {
     let value = serde_json::json!({ "url": base_url, "checks": outcomes });
     serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(check: &'static str, verdict: Verdict) -> Outcome {
+        Outcome {
+            check,
+            verdict,
+            detail: "the greeting has no time zone".into(),
+            sent: "GET /".into(),
+            received: "200 Welcome".into(),
+            hint: "add an offset or Z",
+            elapsed_ms: 3,
+        }
+    }
+
+    #[test]
+    fn a_warning_shows_its_advice_and_is_counted_only_when_present() {
+        let text = human(
+            &[
+                outcome("greeting", Verdict::Warn),
+                outcome("health", Verdict::Pass),
+            ],
+            "http://127.0.0.1:5000",
+            false,
+        );
+        assert!(text.contains("  WARN  greeting  (3 ms)\n"), "{text}");
+        assert!(
+            text.contains("        advice:   the greeting has no time zone\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("1 passed, 1 warned, 0 failed, 0 skipped\n"),
+            "{text}"
+        );
+        let clean = human(&[outcome("health", Verdict::Pass)], "u", false);
+        assert!(
+            clean.ends_with("1 passed, 0 failed, 0 skipped\n"),
+            "{clean}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&json(&[outcome("greeting", Verdict::Warn)], "u")).unwrap();
+        assert_eq!(json["checks"][0]["verdict"], "warn");
+    }
 }

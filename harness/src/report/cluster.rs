@@ -1,7 +1,9 @@
 //! Renders a [`CheckReport`]: console lines as scenarios finish, a summary, JUnit XML (one test
-//! case per scenario, with the failure text and diagnostics inside) and JSON.
+//! case per scenario, with the failure text and diagnostics inside) and JSON. A warning is a
+//! passed test case in JUnit: the requirement held, and CI should not go red unless `--strict`
+//! says so (the exit code carries that).
 
-use super::xml_escape;
+use super::{seconds, xml_escape};
 use crate::api::Verdict;
 use crate::check::{CheckReport, Event};
 use crate::cluster::safety::Destructive;
@@ -10,6 +12,7 @@ use crate::scenario::ScenarioOutcome;
 fn mark(verdict: Verdict) -> &'static str {
     match verdict {
         Verdict::Pass => "PASS",
+        Verdict::Warn => "WARN",
         Verdict::Fail => "FAIL",
         Verdict::Skip => "SKIP",
     }
@@ -53,15 +56,22 @@ pub fn event(event: &Event<'_>) -> String {
 /// One scenario, as printed when it finishes.
 pub fn line(outcome: &ScenarioOutcome) -> String {
     let mut text = format!(
-        "{}  {:<12} {}\n      {}\n",
+        "{}  {:<12} {}  ({})\n      {}\n",
         mark(outcome.verdict),
         outcome.id,
         outcome.title,
+        seconds(outcome.duration_ms),
         outcome.detail
     );
     if outcome.mismatches.len() > 1 {
         for mismatch in &outcome.mismatches {
             text.push_str(&format!("      - {mismatch}\n"));
+        }
+    }
+    // A warning's detail already ends with its one piece of advice; anything more is listed.
+    if outcome.verdict != Verdict::Warn || outcome.advice.len() > 1 {
+        for advice in &outcome.advice {
+            text.push_str(&format!("      advice: {advice}\n"));
         }
     }
     if let Some(ms) = outcome.recovery_ms {
@@ -100,8 +110,9 @@ pub fn line(outcome: &ScenarioOutcome) -> String {
 pub fn summary(report: &CheckReport) -> String {
     let count = |v| report.scenarios.iter().filter(|s| s.verdict == v).count();
     let mut text = format!(
-        "\n{} passed, {} failed, {} skipped in {:.0} s (context {}, namespace {})\n",
+        "\n{} passed, {} warned, {} failed, {} skipped in {:.0} s (context {}, namespace {})\n",
         count(Verdict::Pass),
+        count(Verdict::Warn),
         count(Verdict::Fail),
         count(Verdict::Skip),
         report.seconds,
@@ -130,9 +141,10 @@ pub fn junit(report: &CheckReport) -> String {
     );
     for outcome in &report.scenarios {
         xml.push_str(&format!(
-            "    <testcase classname=\"cluster\" name=\"{}: {}\">\n",
+            "    <testcase classname=\"cluster\" name=\"{}: {}\" time=\"{:.3}\">\n",
             xml_escape(outcome.id),
-            xml_escape(outcome.title)
+            xml_escape(outcome.title),
+            outcome.duration_ms as f64 / 1000.0
         ));
         match outcome.verdict {
             Verdict::Fail => xml.push_str(&format!(
@@ -144,7 +156,8 @@ pub fn junit(report: &CheckReport) -> String {
                 "      <skipped message=\"{}\"/>\n",
                 xml_escape(&outcome.detail)
             )),
-            Verdict::Pass => {}
+            // JUnit has no warning: a passed case whose output (below) carries the advice.
+            Verdict::Pass | Verdict::Warn => {}
         }
         xml.push_str(&format!(
             "      <system-out>{}</system-out>\n    </testcase>\n",
@@ -162,17 +175,33 @@ pub fn junit(report: &CheckReport) -> String {
 mod tests {
     use super::*;
 
+    /// A stack whose app has no graceful shutdown, under a profile that only advises it.
+    fn warned() -> ScenarioOutcome {
+        let mut outcome = ScenarioOutcome::from_findings(
+            "rolling",
+            "app restarted in 41200 ms".into(),
+            Vec::new(),
+            vec!["2 of 140 requests failed: add a preStop pause".into()],
+        );
+        outcome.duration_ms = 48_140;
+        outcome
+    }
+
     fn report() -> CheckReport {
+        let mut deploy = ScenarioOutcome::pass("deploy", "rolled out");
+        deploy.duration_ms = 15_234;
         let mut failed = ScenarioOutcome::fail("replicas", "deleted app-a; no replacement <ready>");
         failed.diagnostics = Some("hint: the image cannot be pulled".into());
+        failed.duration_ms = 180_500;
         CheckReport {
             context: "kind-kind".into(),
             namespace: "deploycheck-abc123".into(),
             deployed: true,
             scenarios: vec![
-                ScenarioOutcome::pass("deploy", "rolled out"),
+                deploy,
                 failed,
                 ScenarioOutcome::skip("hpa", "no metrics"),
+                warned(),
             ],
             cleanup: "deleted namespace `deploycheck-abc123`".into(),
             interrupted: false,
@@ -183,14 +212,68 @@ mod tests {
     #[test]
     fn junit_has_one_case_per_scenario_with_the_failure_text_and_diagnostics() {
         let xml = junit(&report());
-        assert_eq!(xml.matches("<testcase ").count(), 3);
-        assert!(xml.contains("tests=\"3\" failures=\"1\" skipped=\"1\""));
+        assert_eq!(xml.matches("<testcase ").count(), 4);
+        assert!(
+            xml.contains("tests=\"4\" failures=\"1\" skipped=\"1\" time=\"42.000\""),
+            "{xml}"
+        );
         assert!(
             xml.contains("<failure message=\"deleted app-a; no replacement &lt;ready&gt;\">"),
             "{xml}"
         );
         assert!(xml.contains("hint: the image cannot be pulled"), "{xml}");
         assert!(xml.contains("<skipped message=\"no metrics\"/>"));
+    }
+
+    #[test]
+    fn junit_times_each_case_and_keeps_a_warning_as_a_pass_with_its_advice() {
+        let xml = junit(&report());
+        assert!(
+            xml.contains("name=\"deploy: the stack rolls out\" time=\"15.234\">"),
+            "{xml}"
+        );
+        assert!(xml.contains("name=\"hpa: the HPA scales up under load\" time=\"0.000\">"));
+        let case = xml.split("<testcase ").nth(4).unwrap();
+        assert!(
+            case.starts_with("classname=\"cluster\" name=\"rolling: "),
+            "{case}"
+        );
+        assert!(case.contains(" time=\"48.140\">"), "{case}");
+        assert!(
+            !case.contains("<failure") && !case.contains("<skipped"),
+            "{case}"
+        );
+        assert!(
+            case.contains("<system-out>WARN  rolling ")
+                && case.contains("advice: 2 of 140 requests failed: add a preStop pause"),
+            "{case}"
+        );
+    }
+
+    #[test]
+    fn a_line_shows_the_verdict_the_duration_and_the_advice() {
+        assert_eq!(
+            line(&report().scenarios[0]),
+            "PASS  deploy       the stack rolls out  (15.2 s)\n      rolled out\n"
+        );
+        assert_eq!(
+            line(&warned()),
+            "WARN  rolling      a rolling restart fails no request  (48.1 s)\n      app restarted in \
+             41200 ms; advice: 2 of 140 requests failed: add a preStop pause\n"
+        );
+        // Several pieces of advice, or advice next to a failure, are listed one per line.
+        let failed = ScenarioOutcome::from_findings(
+            "rolling",
+            "restarted".into(),
+            vec!["the restart did not finish".into()],
+            vec!["add a preStop pause".into()],
+        );
+        let text = line(&failed);
+        assert!(text.starts_with("FAIL  rolling "), "{text}");
+        assert!(
+            text.ends_with("      advice: add a preStop pause\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -213,11 +296,23 @@ mod tests {
     fn the_summary_counts_and_says_what_cleanup_did() {
         let text = summary(&report());
         assert!(
-            text.contains("1 passed, 1 failed, 1 skipped in 42 s"),
+            text.contains("1 passed, 1 warned, 1 failed, 1 skipped in 42 s"),
             "{text}"
         );
         assert!(text.contains("cleanup: deleted namespace"), "{text}");
+    }
+
+    #[test]
+    fn json_carries_verdicts_advice_and_durations() {
         let parsed: serde_json::Value = serde_json::from_str(&json(&report())).unwrap();
         assert_eq!(parsed["scenarios"][1]["verdict"], "fail");
+        let warned = &parsed["scenarios"][3];
+        assert_eq!(warned["verdict"], "warn");
+        assert_eq!(
+            warned["advice"][0],
+            "2 of 140 requests failed: add a preStop pause"
+        );
+        assert_eq!(warned["duration_ms"], 48_140);
+        assert_eq!(parsed["scenarios"][2]["duration_ms"], 0);
     }
 }

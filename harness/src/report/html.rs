@@ -12,12 +12,14 @@ body{font:14px/1.45 system-ui,sans-serif;max-width:980px;margin:0 auto;padding:1
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin:.2rem 0}h3{font-size:.95rem;margin:.8rem 0 .3rem}\
 dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.15rem 1rem}dl.meta dt{font-weight:600}dl.meta dd{margin:0}\
 .banner{background:#fef3c7;border:1px solid #d97706;padding:.5rem .8rem;font-weight:600}\
-.count{font-weight:700;margin-right:1rem}.count.pass{color:#15803d}.count.fail{color:#b91c1c}.count.skip{color:#6b7280}\
+.count{font-weight:700;margin-right:1rem}.count.pass{color:#15803d}.count.warn{color:#b45309}.count.fail{color:#b91c1c}.count.skip{color:#6b7280}\
 section.scenario{border:1px solid #e5e7eb;border-left:6px solid #9ca3af;border-radius:4px;padding:.6rem 1rem;margin:1rem 0}\
-section.pass{border-left-color:#16a34a}section.fail{border-left-color:#dc2626}\
+section.pass{border-left-color:#16a34a}section.warn{border-left-color:#d97706}section.fail{border-left-color:#dc2626}\
 .badge{display:inline-block;padding:0 .5rem;border-radius:3px;color:#fff;font-size:.8rem;background:#6b7280}\
-.pass .badge{background:#16a34a}.fail .badge{background:#dc2626}\
-.id{font-family:monospace;color:#4b5563}\
+.pass .badge{background:#16a34a}.warn .badge{background:#d97706}.fail .badge{background:#dc2626}\
+.id{font-family:monospace;color:#4b5563}.duration{color:#6b7280;font-weight:400;font-size:.85rem}\
+ul.advice{background:#fffbeb;border-left:3px solid #d97706;padding:.3rem .5rem .3rem 1.6rem}\
+table.overview td{text-align:left}table.overview td.duration{text-align:right}\
 table{border-collapse:collapse;margin:.3rem 0}th,td{border:1px solid #e5e7eb;padding:.1rem .5rem;text-align:right}\
 pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f9fafb;padding:.5rem;font-size:12px}\
 svg.chart{display:block;width:100%;max-width:660px;height:auto;margin:.4rem 0}\
@@ -47,11 +49,13 @@ pub fn html(report: &CheckReport) -> String {
         );
     }
     page.push_str(&format!(
-        "<p><span class=\"count pass\">{} passed</span><span class=\"count fail\">{} failed</span>\
+        "<p><span class=\"count pass\">{} passed</span><span class=\"count warn\">{} warned</span>\
+         <span class=\"count fail\">{} failed</span>\
          <span class=\"count skip\">{} skipped</span></p>\n<dl class=\"meta\">\
          <dt>Context</dt><dd>{}</dd><dt>Namespace</dt><dd>{}</dd><dt>Deployed</dt><dd>{}</dd>\
          <dt>Duration</dt><dd>{} s</dd><dt>Cleanup</dt><dd>{}</dd></dl>\n",
         count(Verdict::Pass),
+        count(Verdict::Warn),
         count(Verdict::Fail),
         count(Verdict::Skip),
         esc(&report.context),
@@ -64,6 +68,7 @@ pub fn html(report: &CheckReport) -> String {
         num(report.seconds, 1),
         esc(&report.cleanup)
     ));
+    page.push_str(&overview(&report.scenarios));
     page.push_str(&recoveries(&report.scenarios));
     if report.scenarios.is_empty() {
         page.push_str("<p>No scenarios ran.</p>\n");
@@ -75,20 +80,56 @@ pub fn html(report: &CheckReport) -> String {
     page
 }
 
-fn scenario(outcome: &ScenarioOutcome) -> String {
-    let (class, label) = match outcome.verdict {
+/// CSS class and badge text of a verdict.
+fn badge(verdict: Verdict) -> (&'static str, &'static str) {
+    match verdict {
         Verdict::Pass => ("pass", "PASS"),
+        Verdict::Warn => ("warn", "WARN"),
         Verdict::Fail => ("fail", "FAIL"),
         Verdict::Skip => ("skip", "SKIP"),
-    };
+    }
+}
+
+/// One row per scenario with its verdict and duration, linking to its section: where the time
+/// of a run went, at a glance.
+fn overview(scenarios: &[ScenarioOutcome]) -> String {
+    if scenarios.is_empty() {
+        return String::new();
+    }
+    let mut html = String::from(
+        "<table class=\"overview\"><tr><th>verdict</th><th>scenario</th><th>duration</th></tr>\n",
+    );
+    for outcome in scenarios {
+        let (class, label) = badge(outcome.verdict);
+        html.push_str(&format!(
+            "<tr class=\"{class}\"><td><span class=\"badge\">{label}</span></td>\
+             <td><a href=\"#scenario-{id}\"><span class=\"id\">{id}</span></a> {title}</td>\
+             <td class=\"duration\">{duration}</td></tr>\n",
+            id = esc(outcome.id),
+            title = esc(outcome.title),
+            duration = esc(&super::seconds(outcome.duration_ms)),
+        ));
+    }
+    html.push_str("</table>\n");
+    html
+}
+
+fn scenario(outcome: &ScenarioOutcome) -> String {
+    let (class, label) = badge(outcome.verdict);
     let mut html = format!(
         "<section class=\"scenario {class}\" id=\"scenario-{id}\">\n<h2><span class=\"badge\">{label}</span> \
-         <span class=\"id\">{id}</span> {title}</h2>\n<p>{detail}</p>\n",
+         <span class=\"id\">{id}</span> {title} <span class=\"duration\">{duration}</span></h2>\n\
+         <p>{detail}</p>\n",
         id = esc(outcome.id),
         title = esc(outcome.title),
+        duration = esc(&super::seconds(outcome.duration_ms)),
         detail = esc(&outcome.detail)
     );
     html.push_str(&list("mismatches", &outcome.mismatches));
+    if !outcome.advice.is_empty() {
+        html.push_str("<h3>Advice</h3>\n");
+        html.push_str(&list("advice", &outcome.advice));
+    }
     if let Some(ms) = outcome.recovery_ms {
         html.push_str(&format!("<p>Recovery: <strong>{ms} ms</strong></p>\n"));
     }
@@ -499,6 +540,53 @@ mod tests {
         assert!(page.contains("<span class=\"badge\">FAIL</span>"), "{page}");
         counted.interrupted = true;
         assert!(html(&counted).contains("class=\"banner\">Interrupted"));
+    }
+
+    #[test]
+    fn a_warning_has_its_badge_count_and_advice_and_every_scenario_its_duration() {
+        let mut warned = ScenarioOutcome::from_findings(
+            "rolling",
+            "restarted in 41200 ms".into(),
+            Vec::new(),
+            vec!["2 of 140 requests failed: add a <preStop> pause".into()],
+        );
+        warned.duration_ms = 48_140;
+        let mut scenarios = plain();
+        scenarios[0].duration_ms = 15_234;
+        scenarios.push(warned);
+        let page = html(&report(scenarios));
+        assert!(
+            page.contains(">1 warned<") && page.contains(">2 passed<"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<section class=\"scenario warn\" id=\"scenario-rolling\">"),
+            "{page}"
+        );
+        assert!(page.contains("<span class=\"badge\">WARN</span>"), "{page}");
+        assert!(
+            page.contains(
+                "<ul class=\"advice\">\n<li>2 of 140 requests failed: add a &lt;preStop&gt; pause</li>"
+            ),
+            "{page}"
+        );
+        // The overview has a row per scenario with its duration; each section repeats it.
+        assert_eq!(page.matches("<td class=\"duration\">").count(), 5, "{page}");
+        assert!(
+            page.contains("<td class=\"duration\">15.2 s</td>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<td class=\"duration\">48.1 s</td>"),
+            "{page}"
+        );
+        assert!(
+            page.contains(
+                "a rolling restart fails no request <span class=\"duration\">48.1 s</span></h2>"
+            ),
+            "{page}"
+        );
+        assert!(page.contains("<a href=\"#scenario-hpa\">"), "{page}");
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub fn human(report: &LocalReport, colour: bool) -> String {
     let r = &report.restart;
     let mark = match r.verdict {
         Verdict::Pass => "PASS",
+        Verdict::Warn => "WARN",
         Verdict::Fail => "FAIL",
         Verdict::Skip => "SKIP",
     };

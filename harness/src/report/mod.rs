@@ -26,6 +26,11 @@ pub fn xml_escape(text: &str) -> String {
     out
 }
 
+/// A duration in seconds with one decimal, as the console and the HTML page show it.
+pub fn seconds(ms: u64) -> String {
+    format!("{:.1} s", ms as f64 / 1000.0)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

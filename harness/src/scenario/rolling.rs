@@ -1,9 +1,10 @@
 //! Rolling restart with zero failed requests: what `kubectl rollout restart` does, while a
-//! prober sends requests through the Service.
+//! prober sends requests through the Service. A restart that does not finish fails; failed
+//! requests fail it or only warn, as the profile's `cluster.zero_failed_requests.rolling` says.
 
 use std::time::Instant;
 
-use super::{ScenarioOutcome, Target};
+use super::{ScenarioOutcome, Target, failed_requests};
 use crate::cluster::safety::Destructive;
 use crate::cluster::{Cluster, WorkloadKind, WorkloadState};
 use crate::probe::{DriveConfig, Driver};
@@ -52,26 +53,22 @@ pub async fn restart_without_errors<C: Cluster>(
     }
     let took = started.elapsed();
     let stats = probe.stop().await;
-    if stats.failed > 0 {
-        mismatches.push(format!(
-            "{} of {} requests failed during the rolling restart (first: {}); check \
-             maxUnavailable, readiness, a preStop pause and graceful shutdown on SIGTERM",
-            stats.failed,
-            stats.requests,
-            stats.failures.join("; ")
-        ));
+    let mut advice = Vec::new();
+    if let Some(finding) = failed_requests(profile, ID, &stats, "during the rolling restart") {
+        finding.sort_into(&mut mismatches, &mut advice);
     }
-    let requests = stats.requests;
-    ScenarioOutcome::from_mismatches(
-        ID,
-        format!(
-            "{name} restarted in {} ms; {requests} requests, none failed",
-            took.as_millis()
+    // What held; the advice (if any) says how many requests failed.
+    let held = match stats.failed {
+        0 => format!(
+            "{name} restarted in {} ms; {} requests, none failed",
+            took.as_millis(),
+            stats.requests
         ),
-        mismatches,
-    )
-    .with_recovery(took)
-    .with_requests(stats)
+        _ => format!("{name} restarted in {} ms", took.as_millis()),
+    };
+    ScenarioOutcome::from_findings(ID, held, mismatches, advice)
+        .with_recovery(took)
+        .with_requests(stats)
 }
 
 #[cfg(test)]
@@ -79,6 +76,7 @@ mod tests {
     use super::*;
     use crate::api::Verdict;
     use crate::cluster::fake::{ScriptedCluster, workload};
+    use crate::profile::Requirement;
     use crate::scenario::tests::target;
 
     fn restarting() -> ScriptedCluster {
@@ -107,23 +105,54 @@ mod tests {
         );
     }
 
+    /// A restart that completes while every request fails (nothing listens at the URL).
+    async fn restart_with_failed_requests(requirement: Requirement) -> ScenarioOutcome {
+        let mut target = target(restarting());
+        target.profile.cluster.zero_failed_requests.rolling = requirement;
+        restart_without_errors(&target, &crate::testing::closed_url()).await
+    }
+
     #[tokio::test]
-    async fn failed_requests_fail_the_restart() {
-        let url = crate::testing::closed_url();
-        let target = target(restarting());
-        // Give the prober time to see the (dead) app before the scripted rollout completes.
-        let outcome = {
-            let run = restart_without_errors(&target, &url);
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            run.await
-        };
+    async fn failed_requests_fail_the_restart_when_the_profile_requires_none() {
+        let outcome = restart_with_failed_requests(Requirement::Required).await;
         assert_eq!(outcome.verdict, Verdict::Fail);
         assert!(
             outcome
                 .detail
-                .contains("requests failed during the rolling restart"),
+                .contains("requests through the Service failed during the rolling restart")
+                && outcome
+                    .detail
+                    .contains("the profile requires none (cluster.zero_failed_requests.rolling)"),
             "{}",
             outcome.detail
         );
+        assert!(outcome.advice.is_empty());
+    }
+
+    #[tokio::test]
+    async fn failed_requests_only_warn_with_the_fix_when_the_profile_advises() {
+        let outcome = restart_with_failed_requests(Requirement::Advised).await;
+        assert_eq!(outcome.verdict, Verdict::Warn, "{outcome:?}");
+        assert!(outcome.mismatches.is_empty());
+        assert_eq!(outcome.advice.len(), 1);
+        let advice = &outcome.advice[0];
+        assert!(
+            advice.contains("requests through the Service failed during the rolling restart")
+                && advice.contains("preStop")
+                && advice.contains("SIGTERM")
+                && advice.contains("terminationGracePeriodSeconds"),
+            "{advice}"
+        );
+        assert!(
+            outcome.detail.starts_with("deploycheck-app restarted in "),
+            "{}",
+            outcome.detail
+        );
+        assert!(
+            outcome.detail.ends_with(advice.as_str()),
+            "{}",
+            outcome.detail
+        );
+        assert!(outcome.requests.is_some_and(|r| r.failed > 0));
     }
 }
