@@ -1,13 +1,18 @@
 //! HPA scale-up under load: the HPA reads real CPU metrics (not `<unknown>`), load spread over
 //! every ready pod (a forwarder over the Service's endpoints, a fresh connection per request so
 //! new pods get traffic at once) raises CPU, and the replicas exceed the minimum before the
-//! deadline. Records a timeline (time, replicas, desired, CPU %, RPS, p95). Scale-down back to
-//! the minimum is a separate, slow scenario.
+//! deadline. Records a timeline (time, replicas, desired, CPU %, RPS, p95) and the database
+//! pod's CPU at each sample, so a load that could not move the app's CPU names what held it
+//! back: the database at its CPU limit, the port-forwards, or an app too cheap per request.
+//! Scale-down back to the minimum is a separate, slow scenario.
 
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+
 use super::{ScenarioOutcome, Target, TimelinePoint};
-use crate::cluster::{Cluster, HpaState};
+use crate::cluster::{Cluster, ClusterError, HpaState, PodMetrics, PodUsage, WorkloadKind};
+use crate::lint::quantity::cpu_millis;
 use crate::probe::{DriveConfig, Driver};
 
 const ID: &str = "hpa";
@@ -15,27 +20,6 @@ const ID: &str = "hpa";
 const RECONNECT_EVERY: u64 = 20;
 /// How often the HPA is sampled: its controller syncs every 15 s, metrics resolve in 15-60 s.
 pub const SAMPLE: Duration = Duration::from_secs(5);
-
-/// The hint when the HPA cannot read CPU.
-pub fn unknown_cpu_hint(hpa: &HpaState) -> String {
-    let conditions: Vec<String> = hpa
-        .conditions
-        .iter()
-        .filter(|c| c.status != "True")
-        .map(ToString::to_string)
-        .collect();
-    format!(
-        "HPA {} reports CPU <unknown>: metrics-server is missing or not ready (does `kubectl top \
-         pods` work? on kind install it with --kubelet-insecure-tls), or the containers have no \
-         CPU request{}",
-        hpa.name,
-        if conditions.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", conditions.join("; "))
-        }
-    )
-}
 
 /// The profile's HPA as the controller sees it now; a missing one is a sentence.
 async fn current<C: Cluster>(target: &Target<C>) -> Result<HpaState, String> {
@@ -67,7 +51,14 @@ pub async fn scale_up_sampling<C: Cluster>(
             Ok(hpa) if hpa.cpu_percent.is_some() => break hpa,
             Ok(hpa) => {
                 if started.elapsed() + sample > profile.cluster.recovery.min(deadline) {
-                    return ScenarioOutcome::fail(ID, unknown_cpu_hint(&hpa));
+                    let metrics = cluster
+                        .pod_metrics(namespace, &target.app_selector())
+                        .await
+                        .map_err(|e| e.to_string());
+                    return ScenarioOutcome::fail(
+                        ID,
+                        crate::diagnose::unknown_cpu_hint(&hpa, &metrics),
+                    );
                 }
             }
             Err(error) => return ScenarioOutcome::fail(ID, error),
@@ -94,6 +85,18 @@ pub async fn scale_up_sampling<C: Cluster>(
         );
     }
 
+    // The database's limit, to tell a database at its ceiling from one with room to spare; a
+    // StatefulSet that cannot be read only leaves the comparison out.
+    let mut db = DbCpu {
+        limit_millis: target
+            .template(WorkloadKind::StatefulSet, &profile.database.statefulset)
+            .await
+            .ok()
+            .as_ref()
+            .and_then(pod_cpu_limit),
+        ..DbCpu::default()
+    };
+    let db_selector = target.db_selector();
     let load = DriveConfig {
         base_url: base_url.trim_end_matches('/').into(),
         paths: profile.cluster.hpa_load_paths.clone(),
@@ -125,6 +128,7 @@ pub async fn scale_up_sampling<C: Cluster>(
                 break;
             }
         }
+        db.record(cluster.pod_metrics(namespace, &db_selector).await);
         let window = driver.window();
         timeline.push(TimelinePoint {
             seconds: load_started.elapsed().as_secs_f64(),
@@ -159,16 +163,21 @@ pub async fn scale_up_sampling<C: Cluster>(
             ),
         )
     } else {
-        let cpu_note = match (peak_cpu, hpa.cpu_target) {
-            (Some(peak), Some(goal)) if peak < goal => format!(
-                "CPU peaked at {peak}% of requests, below the {goal}% target: the load through \
-                 port-forwards ({:.0} req/s) was too light for this app; raise \
-                 cluster.hpa_load_workers or use heavier cluster.hpa_load_paths",
-                stats.rps()
-            ),
-            (None, _) => "CPU became <unknown> during the load".into(),
-            _ => "CPU exceeded the target but the HPA did not add replicas: check its \
-                  conditions, maxReplicas, and ResourceQuota/LimitRange in the namespace"
+        let goal = hpa
+            .cpu_target
+            .unwrap_or(i32::try_from(profile.hpa.cpu_utilization).unwrap_or(i32::MAX));
+        let cpu_note = match peak_cpu {
+            None => "CPU became <unknown> during the load".into(),
+            Some(peak) if peak < goal => {
+                let load = load_figures(&timeline, goal);
+                let held_by = bottleneck(&load, &db);
+                format!(
+                    "CPU peaked at {peak}% of requests, below the {goal}% target; {}",
+                    explain(&load, &db, &held_by)
+                )
+            }
+            Some(_) => "CPU exceeded the target but the HPA did not add replicas: check its \
+                        conditions, maxReplicas, and ResourceQuota/LimitRange in the namespace"
                 .into(),
         };
         ScenarioOutcome::fail(
@@ -187,8 +196,230 @@ pub async fn scale_up_sampling<C: Cluster>(
     outcome
 }
 
+/// At or above this share of its CPU limit (percent) the database pod is what the load waits on.
+const DB_SATURATED_PERCENT: u64 = 85;
+/// Requests slower than this (p95 of a sample period) wait on something; a loopback or
+/// port-forwarded answer of an idle app takes milliseconds.
+const SLOW_P95_MS: f64 = 500.0;
+
+/// The database pod's CPU while the load ran.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DbCpu {
+    /// The busiest database pod at each sample; `None` when the metrics API gave no figure.
+    pub samples: Vec<Option<PodUsage>>,
+    /// The pod's CPU limit in millicores ([`pod_cpu_limit`]), when it has one.
+    pub limit_millis: Option<u64>,
+    /// Why the database's CPU could not be read, the first time it could not.
+    pub unmeasured: Option<String>,
+}
+
+impl DbCpu {
+    /// Keeps one answer of the metrics API for the database's pods.
+    pub fn record(&mut self, answer: Result<PodMetrics, ClusterError>) {
+        let busiest = match answer {
+            Ok(PodMetrics::Samples(pods)) => {
+                let busiest = pods.into_iter().max_by_key(|p| p.cpu_millis);
+                if busiest.is_none() {
+                    self.unmeasured
+                        .get_or_insert_with(|| "the metrics API had no sample for it".into());
+                }
+                busiest
+            }
+            Ok(PodMetrics::Unavailable(reason)) => {
+                self.unmeasured
+                    .get_or_insert_with(|| format!("the metrics API does not answer: {reason}"));
+                None
+            }
+            Err(error) => {
+                self.unmeasured.get_or_insert_with(|| error.to_string());
+                None
+            }
+        };
+        self.samples.push(busiest);
+    }
+
+    /// The busiest sample of the whole load.
+    pub fn peak(&self) -> Option<&PodUsage> {
+        self.samples.iter().flatten().max_by_key(|p| p.cpu_millis)
+    }
+
+    /// The peak as a phrase: `the database pod mongodb-0 up to 935m of its 1000m CPU limit`.
+    fn phrase(&self) -> String {
+        match (self.peak(), self.limit_millis) {
+            (Some(peak), Some(limit)) => format!(
+                "the database pod {} up to {}m of its {limit}m CPU limit",
+                peak.pod, peak.cpu_millis
+            ),
+            (Some(peak), None) => format!(
+                "the database pod {} up to {}m CPU (it has no CPU limit to compare with)",
+                peak.pod, peak.cpu_millis
+            ),
+            (None, _) => format!(
+                "the database's CPU could not be read ({})",
+                self.unmeasured.as_deref().unwrap_or("no sample was taken")
+            ),
+        }
+    }
+}
+
+/// A pod's CPU limit in millicores from its template: the sum over the containers that run
+/// side by side (what the pod's metrics add up), `None` when one of them has no CPU limit (the
+/// pod is then not bounded) or there are none.
+pub fn pod_cpu_limit(template: &PodTemplateSpec) -> Option<u64> {
+    let spec = template.spec.as_ref()?;
+    // Sidecars (init containers that restart always) run beside the main containers.
+    let sidecars = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .filter(|c| c.restart_policy.as_deref() == Some("Always"));
+    let mut running = spec.containers.iter().chain(sidecars).peekable();
+    running.peek()?;
+    running
+        .map(|c| {
+            let limit = c.resources.as_ref()?.limits.as_ref()?.get("cpu")?;
+            cpu_millis(&limit.0)
+        })
+        .sum()
+}
+
+/// The load as the timeline saw it, reduced to what the bottleneck depends on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadFigures {
+    /// Mean of the sample periods' requests per second.
+    pub rps: f64,
+    /// The slowest and fastest sample period, to show a flat (or not) throughput.
+    pub rps_low: f64,
+    pub rps_high: f64,
+    /// Median of the p95 latencies of the periods in which requests completed; `None` when none
+    /// completed.
+    pub p95_ms: Option<f64>,
+    /// Highest HPA CPU utilisation seen, in % of the pods' requests.
+    pub cpu_peak: i32,
+    /// The HPA's target utilisation.
+    pub cpu_target: i32,
+}
+
+/// Reduces the timeline to [`LoadFigures`].
+pub fn load_figures(timeline: &[TimelinePoint], cpu_target: i32) -> LoadFigures {
+    let rates = timeline.iter().map(|p| p.rps);
+    let mut p95s: Vec<f64> = timeline
+        .iter()
+        .filter(|p| p.rps > 0.0 && p.p95_ms.is_finite())
+        .map(|p| p.p95_ms)
+        .collect();
+    p95s.sort_by(f64::total_cmp);
+    LoadFigures {
+        rps: if timeline.is_empty() {
+            0.0
+        } else {
+            rates.clone().sum::<f64>() / timeline.len() as f64
+        },
+        rps_low: rates.clone().reduce(f64::min).unwrap_or(0.0),
+        rps_high: rates.reduce(f64::max).unwrap_or(0.0),
+        p95_ms: p95s.get(p95s.len() / 2).copied(),
+        cpu_peak: timeline
+            .iter()
+            .filter_map(|p| p.cpu_percent)
+            .max()
+            .unwrap_or(0),
+        cpu_target,
+    }
+}
+
+/// What kept the app's CPU below the HPA's target.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Bottleneck {
+    /// The database pod ran at (or near) its CPU limit: every request waited on it, and the
+    /// app, waiting, spent little CPU.
+    Database {
+        pod: String,
+        millis: u64,
+        limit_millis: u64,
+    },
+    /// Requests were slow while neither the app nor the database was busy: they waited in the
+    /// port-forwards (API server and kubelet streams) or on the machine driving the load.
+    Forwards,
+    /// Requests were quick and the app still idled: each costs it too little CPU for the
+    /// requests per second this load can send. `needed_rps` would reach the target.
+    AppTooCheap { needed_rps: f64 },
+}
+
+/// Names the bottleneck of a load that left the app's CPU below the target: the database when
+/// its pod reached [`DB_SATURATED_PERCENT`] of its CPU limit; else the path to the pods when
+/// requests were slow (p95 at least [`SLOW_P95_MS`], or none completed); else the app's own
+/// cost per request, with the load that would reach the target if CPU grows in proportion.
+pub fn bottleneck(load: &LoadFigures, db: &DbCpu) -> Bottleneck {
+    if let (Some(peak), Some(limit)) = (db.peak(), db.limit_millis)
+        && limit > 0
+        && peak.cpu_millis * 100 >= limit * DB_SATURATED_PERCENT
+    {
+        return Bottleneck::Database {
+            pod: peak.pod.clone(),
+            millis: peak.cpu_millis,
+            limit_millis: limit,
+        };
+    }
+    match load.p95_ms {
+        Some(p95) if p95 < SLOW_P95_MS => Bottleneck::AppTooCheap {
+            needed_rps: load.rps * f64::from(load.cpu_target) / f64::from(load.cpu_peak.max(1)),
+        },
+        _ => Bottleneck::Forwards,
+    }
+}
+
+/// The bottleneck as the sentence of a verdict, with the figures it was read from and the fix.
+pub fn explain(load: &LoadFigures, db: &DbCpu, bottleneck: &Bottleneck) -> String {
+    let latency = load.p95_ms.map_or("no request completed".into(), |p95| {
+        format!("p95 {p95:.0} ms")
+    });
+    match bottleneck {
+        Bottleneck::Database {
+            pod,
+            millis,
+            limit_millis,
+        } => format!(
+            "the database was the bottleneck, not the app: its pod {pod} used up to {millis}m \
+             CPU, {}% of its {limit_millis}m limit, while the load got {:.0} req/s ({latency}); \
+             the load paths cost the database, not the app: set cluster.hpa_load_paths to a \
+             path the app answers without the database (such as \"/\"), or give the database \
+             more CPU",
+            millis * 100 / limit_millis,
+            load.rps
+        ),
+        Bottleneck::Forwards => format!(
+            "requests were slow while no pod was busy: {:.0} req/s ({:.0} to {:.0} per sample) \
+             with {latency}, the app at {}% of its CPU requests and {}; they waited in the \
+             port-forwards or on the machine running deploycheck, which cannot carry more: \
+             load from inside the cluster, or run deploycheck closer to it",
+            load.rps,
+            load.rps_low,
+            load.rps_high,
+            load.cpu_peak,
+            db.phrase()
+        ),
+        Bottleneck::AppTooCheap { needed_rps } => format!(
+            "the app spends too little CPU per request for this load: at {:.0} req/s \
+             ({latency}) it used {}% of its CPU requests ({}); the {}% target would take about \
+             {needed_rps:.0} req/s, {:.0} times this load: raise cluster.hpa_load_workers, load \
+             a path that costs the app more CPU (cluster.hpa_load_paths), or load from inside \
+             the cluster",
+            load.rps,
+            load.cpu_peak,
+            db.phrase(),
+            load.cpu_target,
+            if load.rps > 0.0 {
+                needed_rps / load.rps
+            } else {
+                0.0
+            }
+        ),
+    }
+}
+
 /// Makes `GET /data` return at least `wanted` documents, storing only the missing ones (a
-/// re-run against the same database adds nothing).
+/// re-run against the same database adds nothing). `0` sends no request at all: the built-in
+/// profiles load `GET /`, which reads no document.
 ///
 /// # Errors
 /// The first request that failed.
@@ -276,6 +507,7 @@ mod tests {
     use crate::cluster::Condition;
     use crate::cluster::fake::ScriptedCluster;
     use crate::scenario::tests::target;
+    use serde_json::json;
 
     const TICK: Duration = Duration::from_millis(20);
 
@@ -349,8 +581,9 @@ mod tests {
         assert!(outcome.requests.unwrap().requests > 0);
     }
 
-    #[tokio::test]
-    async fn unknown_cpu_fails_with_the_metrics_server_hint_and_never_loads() {
+    /// The HPA stuck at `<unknown>` with the condition a missing metrics-server gives it, the
+    /// metrics API answering `metrics` for the app's pods.
+    async fn unknown_cpu_with(metrics: Option<PodMetrics>) -> ScenarioOutcome {
         let mut stuck = hpa(2, None);
         stuck.conditions = vec![Condition {
             kind: "ScalingActive".into(),
@@ -361,21 +594,65 @@ mod tests {
         let target = quick(target(ScriptedCluster::new("kind-kind").with(|s| {
             s.hpa = [stuck].into();
         })));
+        if let Some(metrics) = metrics {
+            let selector = target.app_selector();
+            let mut state = target.cluster.state.lock().unwrap();
+            state.metrics.insert(selector, metrics);
+        }
         let outcome = scale_up_sampling(&target, "http://127.0.0.1:9", TICK).await;
         assert_eq!(outcome.verdict, Verdict::Fail);
         assert!(
             outcome
                 .detail
-                .contains("CPU <unknown>: metrics-server is missing"),
+                .starts_with("HPA deploycheck-app reports CPU <unknown>: ")
+                && outcome.detail.contains("FailedGetResourceMetric"),
             "{}",
             outcome.detail
         );
+        assert!(outcome.requests.is_none(), "no load without metrics");
+        outcome
+    }
+
+    #[tokio::test]
+    async fn unknown_cpu_with_no_metrics_api_says_metrics_server_is_missing_and_never_loads() {
+        let outcome = unknown_cpu_with(Some(PodMetrics::Unavailable(
+            "404 the server could not find the requested resource".into(),
+        )))
+        .await;
         assert!(
-            outcome.detail.contains("FailedGetResourceMetric"),
+            outcome.detail.contains(
+                "the metrics API (metrics.k8s.io) does not answer (404 the server could not find \
+                 the requested resource): metrics-server is missing or not ready"
+            ),
             "{}",
             outcome.detail
         );
-        assert!(outcome.requests.is_none());
+    }
+
+    #[tokio::test]
+    async fn unknown_cpu_with_a_serving_metrics_api_says_the_first_sample_is_awaited() {
+        // The fake's metrics API serves and has no sample for the app's pods yet.
+        let outcome = unknown_cpu_with(None).await;
+        assert!(
+            outcome
+                .detail
+                .contains("metrics-server answers but has no sample for the app's pods yet"),
+            "{}",
+            outcome.detail
+        );
+        assert!(!outcome.detail.contains("missing"), "{}", outcome.detail);
+    }
+
+    #[tokio::test]
+    async fn unknown_cpu_with_samples_points_at_the_cpu_requests() {
+        let outcome = unknown_cpu_with(Some(PodMetrics::Samples(vec![usage("app-a", 3)]))).await;
+        assert!(
+            outcome
+                .detail
+                .contains("every container of the pods needs a CPU request"),
+            "{}",
+            outcome.detail
+        );
     }
 
     #[tokio::test]
@@ -400,6 +677,302 @@ mod tests {
         assert!(!outcome.timeline.is_empty());
     }
 
+    fn usage(pod: &str, cpu_millis: u64) -> PodUsage {
+        PodUsage {
+            pod: pod.into(),
+            cpu_millis,
+            memory_bytes: 0,
+        }
+    }
+
+    /// The reference stack whose HPA stays at 2 replicas and 12% CPU under load, with the
+    /// database's StatefulSet limited to 1 CPU and its pod using `db_millis`.
+    fn flat_hpa(db_millis: u64) -> crate::scenario::Target<ScriptedCluster> {
+        let mut target = quick(target(ScriptedCluster::new("kind-kind").with(|s| {
+            crate::cluster::fake::reference_rolled_out(s);
+            s.hpa = [hpa(2, Some(12))].into();
+            s.templates.insert(
+                (WorkloadKind::StatefulSet, "mongodb".into()),
+                db_template(json!([{"name": "mongodb", "image": "mongo:7.0",
+                    "resources": {"requests": {"cpu": "250m"}, "limits": {"cpu": "1"}}}])),
+            );
+            s.metrics.insert(
+                "app.kubernetes.io/name=mongodb".into(),
+                PodMetrics::Samples(vec![usage("mongodb-0", db_millis)]),
+            );
+        })));
+        target.profile.cluster.hpa_load_paths = vec!["/".into()];
+        target.profile.cluster.hpa_seed_documents = 0;
+        target
+    }
+
+    #[tokio::test]
+    async fn a_flat_hpa_with_the_database_at_its_limit_names_the_database() {
+        let outcome = scale_up_sampling(&flat_hpa(950), &app().await, TICK).await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(
+            outcome.detail.contains(
+                "CPU peaked at 12% of requests, below the 70% target; the database was the \
+                 bottleneck, not the app: its pod mongodb-0 used up to 950m CPU, 95% of its \
+                 1000m limit"
+            ),
+            "{}",
+            outcome.detail
+        );
+        assert!(
+            outcome.detail.contains("cluster.hpa_load_paths"),
+            "{}",
+            outcome.detail
+        );
+    }
+
+    #[tokio::test]
+    async fn a_flat_hpa_with_quick_requests_and_an_idle_database_says_the_app_is_too_cheap() {
+        let outcome = scale_up_sampling(&flat_hpa(40), &app().await, TICK).await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(
+            outcome
+                .detail
+                .contains("the app spends too little CPU per request for this load: at "),
+            "{}",
+            outcome.detail
+        );
+        assert!(
+            outcome.detail.contains(
+                "it used 12% of its CPU requests (the database pod \
+                 mongodb-0 up to 40m of its 1000m CPU limit); the 70% target would take about"
+            ),
+            "{}",
+            outcome.detail
+        );
+        // Seeding was off: the load read only GET /.
+        assert!(outcome.requests.unwrap().requests > 0);
+    }
+
+    #[tokio::test]
+    async fn a_database_whose_cpu_cannot_be_read_is_said_so() {
+        let target = flat_hpa(0);
+        target.cluster.state.lock().unwrap().metrics.insert(
+            "app.kubernetes.io/name=mongodb".into(),
+            PodMetrics::Unavailable("503 service unavailable".into()),
+        );
+        let outcome = scale_up_sampling(&target, &app().await, TICK).await;
+        assert!(
+            outcome.detail.contains(
+                "the database's CPU could not be read (the metrics API does not answer: 503 \
+                 service unavailable)"
+            ),
+            "{}",
+            outcome.detail
+        );
+    }
+
+    fn db_template(containers: serde_json::Value) -> PodTemplateSpec {
+        serde_json::from_value(json!({"spec": {"containers": containers}})).unwrap()
+    }
+
+    #[test]
+    fn a_pods_cpu_limit_adds_up_its_running_containers() {
+        let limited = |cpu: &str| json!({"name": "c", "resources": {"limits": {"cpu": cpu}}});
+        assert_eq!(
+            pod_cpu_limit(&db_template(json!([limited("1")]))),
+            Some(1000)
+        );
+        assert_eq!(
+            pod_cpu_limit(&db_template(json!([limited("500m"), limited("0.25")]))),
+            Some(750)
+        );
+        // One unbounded container leaves the pod unbounded.
+        assert_eq!(
+            pod_cpu_limit(&db_template(json!([limited("1"), {"name": "side"}]))),
+            None
+        );
+        assert_eq!(pod_cpu_limit(&db_template(json!([]))), None);
+        assert_eq!(pod_cpu_limit(&PodTemplateSpec::default()), None);
+        // A sidecar (an init container that keeps running) counts; a plain init container not.
+        let template: PodTemplateSpec = serde_json::from_value(json!({"spec": {
+            "containers": [limited("1")],
+            "initContainers": [
+                {"name": "init", "resources": {"limits": {"cpu": "4"}}},
+                {"name": "sidecar", "restartPolicy": "Always", "resources": {"limits": {"cpu": "100m"}}}
+            ]
+        }}))
+        .unwrap();
+        assert_eq!(pod_cpu_limit(&template), Some(1100));
+    }
+
+    fn point(rps: f64, p95_ms: f64, cpu: Option<i32>) -> TimelinePoint {
+        TimelinePoint {
+            replicas: 2,
+            desired: 2,
+            cpu_percent: cpu,
+            rps,
+            p95_ms,
+            ..TimelinePoint::default()
+        }
+    }
+
+    /// The hpa timeline of the first real-cluster run: `GET /data` over 2000 documents, 6 req/s
+    /// for 301 s, p95 about 3.4 s, the app at 13% of its CPU requests.
+    fn real_cluster_run() -> Vec<TimelinePoint> {
+        let mut timeline = vec![point(3.0, 4775.9, Some(0)), point(6.0, 3289.1, Some(0))];
+        for (rps, p95) in [(6.0, 3579.9), (7.0, 2951.2), (8.0, 2744.3), (4.0, 3217.4)] {
+            timeline.push(point(rps, p95, Some(13)));
+        }
+        timeline.push(point(6.0, 3418.1, Some(12)));
+        timeline
+    }
+
+    fn db(samples: &[Option<u64>], limit_millis: Option<u64>) -> DbCpu {
+        let mut db = DbCpu {
+            limit_millis,
+            ..DbCpu::default()
+        };
+        for sample in samples {
+            db.record(Ok(PodMetrics::Samples(
+                sample.map(|m| usage("mongodb-0", m)).into_iter().collect(),
+            )));
+        }
+        db
+    }
+
+    #[test]
+    fn load_figures_reduce_the_timeline() {
+        let load = load_figures(&real_cluster_run(), 70);
+        assert!((load.rps - 40.0 / 7.0).abs() < 1e-9, "{load:?}");
+        assert_eq!((load.rps_low, load.rps_high), (3.0, 8.0));
+        assert_eq!(load.p95_ms, Some(3289.1), "the median period's p95");
+        assert_eq!((load.cpu_peak, load.cpu_target), (13, 70));
+        // Periods in which nothing completed have no latency to count.
+        let stalled = load_figures(&[point(0.0, 0.0, None), point(0.0, 0.0, Some(2))], 70);
+        assert_eq!(
+            (stalled.rps, stalled.p95_ms, stalled.cpu_peak),
+            (0.0, None, 2)
+        );
+        assert_eq!(load_figures(&[], 70).rps, 0.0);
+    }
+
+    #[test]
+    fn the_real_cluster_run_was_held_by_the_database() {
+        let load = load_figures(&real_cluster_run(), 70);
+        let db = db(&[Some(880), Some(935), Some(910), None], Some(1000));
+        let held_by = bottleneck(&load, &db);
+        assert_eq!(
+            held_by,
+            Bottleneck::Database {
+                pod: "mongodb-0".into(),
+                millis: 935,
+                limit_millis: 1000
+            }
+        );
+        assert_eq!(
+            explain(&load, &db, &held_by),
+            "the database was the bottleneck, not the app: its pod mongodb-0 used up to 935m \
+             CPU, 93% of its 1000m limit, while the load got 6 req/s (p95 3289 ms); the load \
+             paths cost the database, not the app: set cluster.hpa_load_paths to a path the \
+             app answers without the database (such as \"/\"), or give the database more CPU"
+        );
+    }
+
+    #[test]
+    fn the_database_counts_from_85_percent_of_its_limit() {
+        let load = load_figures(&real_cluster_run(), 70);
+        assert!(matches!(
+            bottleneck(&load, &db(&[Some(850)], Some(1000))),
+            Bottleneck::Database { millis: 850, .. }
+        ));
+        assert_eq!(
+            bottleneck(&load, &db(&[Some(849)], Some(1000))),
+            Bottleneck::Forwards
+        );
+        // Without a limit there is no ceiling to be at.
+        assert_eq!(
+            bottleneck(&load, &db(&[Some(3000)], None)),
+            Bottleneck::Forwards
+        );
+    }
+
+    #[test]
+    fn slow_requests_with_idle_pods_were_held_by_the_forwards() {
+        let load = load_figures(&real_cluster_run(), 70);
+        let db = db(&[Some(300), Some(420)], Some(1000));
+        let held_by = bottleneck(&load, &db);
+        assert_eq!(held_by, Bottleneck::Forwards);
+        assert_eq!(
+            explain(&load, &db, &held_by),
+            "requests were slow while no pod was busy: 6 req/s (3 to 8 per sample) with p95 \
+             3289 ms, the app at 13% of its CPU requests and the database pod mongodb-0 up to \
+             420m of its 1000m CPU limit; they waited in the port-forwards or on the machine \
+             running deploycheck, which cannot carry more: load from inside the cluster, or \
+             run deploycheck closer to it"
+        );
+        // No completed request at all is as slow as it gets.
+        let stalled = load_figures(&[point(0.0, 0.0, Some(1))], 70);
+        let unmeasured = DbCpu::default();
+        assert_eq!(bottleneck(&stalled, &unmeasured), Bottleneck::Forwards);
+        let text = explain(&stalled, &unmeasured, &Bottleneck::Forwards);
+        assert!(text.contains("with no request completed"), "{text}");
+        assert!(
+            text.contains("the database's CPU could not be read (no sample was taken)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn quick_requests_with_an_idle_app_say_what_the_target_would_take() {
+        let timeline = vec![
+            point(480.0, 12.0, Some(1)),
+            point(520.0, 15.0, Some(2)),
+            point(500.0, 14.0, Some(2)),
+        ];
+        let load = load_figures(&timeline, 70);
+        let db = db(&[Some(5)], None);
+        let held_by = bottleneck(&load, &db);
+        assert_eq!(
+            held_by,
+            Bottleneck::AppTooCheap {
+                needed_rps: 17_500.0
+            }
+        );
+        assert_eq!(
+            explain(&load, &db, &held_by),
+            "the app spends too little CPU per request for this load: at 500 req/s (p95 14 ms) \
+             it used 2% of its CPU requests (the database pod mongodb-0 up to 5m CPU (it has no \
+             CPU limit to compare with)); the 70% target would take about 17500 req/s, 35 times \
+             this load: raise cluster.hpa_load_workers, load a path that costs the app more CPU \
+             (cluster.hpa_load_paths), or load from inside the cluster"
+        );
+        // CPU that never moved still gives a figure (as if it had been 1%).
+        let idle = load_figures(&[point(100.0, 5.0, Some(0))], 70);
+        assert_eq!(
+            bottleneck(&idle, &db),
+            Bottleneck::AppTooCheap { needed_rps: 7000.0 }
+        );
+    }
+
+    #[test]
+    fn the_database_sample_is_its_busiest_pod_and_a_failed_read_is_kept() {
+        let mut db = DbCpu::default();
+        db.record(Ok(PodMetrics::Samples(vec![
+            usage("mongodb-0", 700),
+            usage("mongodb-1", 90),
+        ])));
+        db.record(Err(ClusterError::Unreachable {
+            context: "kind-kind".into(),
+            reason: "connection refused".into(),
+        }));
+        db.record(Ok(PodMetrics::Unavailable("503".into())));
+        assert_eq!(db.samples.len(), 3);
+        assert_eq!(db.peak(), Some(&usage("mongodb-0", 700)));
+        assert!(
+            db.unmeasured
+                .as_deref()
+                .unwrap()
+                .contains("connection refused"),
+            "the first reason is kept: {db:?}"
+        );
+    }
+
     #[tokio::test]
     async fn seeding_stores_only_the_missing_documents() {
         let url = app().await;
@@ -414,6 +987,8 @@ mod tests {
             .unwrap();
         assert_eq!(listed.len(), 7);
         assert!(seed("http://127.0.0.1:9", 1).await.is_err());
+        // Nothing wanted, nothing sent: not even the listing.
+        assert_eq!(seed("http://127.0.0.1:9", 0).await, Ok(0));
     }
 
     #[tokio::test]
