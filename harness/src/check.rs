@@ -14,6 +14,7 @@ use crate::cluster::{Cluster, ClusterError, MANAGED_BY, NamespaceGone, WorkloadK
 use crate::diagnose;
 use crate::forward::Forwarder;
 use crate::profile::Profile;
+use crate::scenario::ledger::{self, Window};
 use crate::scenario::{self, ScenarioOutcome, Target};
 
 /// When to keep a namespace the harness created.
@@ -147,8 +148,8 @@ pub enum Event<'a> {
 struct Progress<'r> {
     report: &'r mut dyn FnMut(Event<'_>),
     outcomes: Vec<ScenarioOutcome>,
-    /// When the scenario now running started.
-    running_since: Option<Instant>,
+    /// When each scenario now running started (two run at once in the read-only pass).
+    running_since: std::collections::BTreeMap<String, Instant>,
 }
 
 impl<'r> Progress<'r> {
@@ -156,12 +157,12 @@ impl<'r> Progress<'r> {
         Self {
             report,
             outcomes: Vec::new(),
-            running_since: None,
+            running_since: std::collections::BTreeMap::new(),
         }
     }
 
     fn running(&mut self, id: &str) {
-        self.running_since = Some(Instant::now());
+        self.running_since.insert(id.to_string(), Instant::now());
         (self.report)(Event::Running(id));
     }
 
@@ -174,7 +175,7 @@ impl<'r> Progress<'r> {
     /// (skipped because `deploy` failed) took no time.
     fn finish_at(&mut self, mut outcome: ScenarioOutcome, diagnosis: Option<String>, now: Instant) {
         outcome.diagnostics = diagnosis;
-        outcome.duration_ms = self.running_since.take().map_or(0, |since| {
+        outcome.duration_ms = self.running_since.remove(outcome.id).map_or(0, |since| {
             now.saturating_duration_since(since).as_millis() as u64
         });
         (self.report)(Event::Finished(&outcome));
@@ -240,25 +241,72 @@ pub async fn run_scenarios<C: Cluster + Send + 'static>(
         }
     };
     let url = app.base_url();
-    for (id, _) in &scenario::CATALOGUE[1..] {
-        if !wanted(options, id) {
-            continue;
+    let mut ids = scenario::CATALOGUE[1..]
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| wanted(options, id))
+        .peekable();
+    // The read-only checks run together first, while nothing is being broken: they cannot
+    // disturb each other, and their verdicts do not depend on one another.
+    let read_only: Vec<&str> =
+        std::iter::from_fn(|| ids.next_if(|id| READ_ONLY.contains(id))).collect();
+    if !read_only.is_empty() {
+        for id in &read_only {
+            progress.running(id);
         }
+        let outcomes = futures::future::join_all(
+            read_only
+                .iter()
+                .map(|id| run_judged(target, id, &url, database.address)),
+        )
+        .await;
+        for mut outcome in outcomes {
+            let diagnosis = outcome.diagnostics.take();
+            progress.finish(outcome, diagnosis);
+        }
+    }
+    for id in ids {
         progress.running(id);
-        let outcome = run_one(target, id, &url, database.address).await;
-        let diagnosis = if outcome.verdict == Verdict::Fail {
-            Some(diagnose::collect(target).await.to_string())
-        } else {
-            None
-        };
+        let mut outcome = run_judged(target, id, &url, database.address).await;
+        let diagnosis = outcome.diagnostics.take();
         progress.finish(outcome, diagnosis);
-        if *id == "hpa" && options.slow {
+        if id == "hpa" && options.slow {
             progress.running("hpa-scale-down");
-            let down = scenario::hpa::scale_down(target, scenario::hpa::SAMPLE).await;
-            progress.finish(down, None);
+            let mut down = run_judged(target, "hpa-scale-down", &url, database.address).await;
+            let diagnosis = down.diagnostics.take();
+            progress.finish(down, diagnosis);
         }
     }
     progress.outcomes
+}
+
+/// Scenarios that only read (and write a document of their own): they run together, first.
+/// They must come first in [`scenario::CATALOGUE`] after `deploy`.
+const READ_ONLY: [&str; 2] = ["connectivity", "resources"];
+
+/// One scenario after `deploy`, judged as a whole: its window opens before it runs; a restart
+/// during it that deploycheck did not cause fails it, with the probe events as evidence (a
+/// liveness probe on the wrong port restarts a container every ~30 s, whatever runs then);
+/// and a failure carries the diagnostics of its own window only.
+pub async fn run_judged<C: Cluster + Send + 'static>(
+    target: &Target<C>,
+    id: &str,
+    app_url: &str,
+    database: std::net::SocketAddr,
+) -> ScenarioOutcome {
+    let window = Window::open(target).await;
+    let mut outcome = run_one(target, id, app_url, database).await;
+    if outcome.verdict != Verdict::Skip {
+        outcome = outcome.failing_also(ledger::unexplained_restarts(target, &window).await);
+    }
+    if outcome.verdict == Verdict::Fail {
+        outcome.diagnostics = Some(
+            diagnose::collect_since(target, Some(&window))
+                .await
+                .to_string(),
+        );
+    }
+    outcome
 }
 
 /// One scenario after `deploy`: `app_url` reaches the app's Service, `database` MongoDB's.
@@ -921,7 +969,7 @@ mod tests {
         };
         let mut progress = Progress::new(&mut report);
         progress.running("deploy");
-        let started = progress.running_since.unwrap();
+        let started = progress.running_since["deploy"];
         progress.finish_at(
             ScenarioOutcome::pass("deploy", "rolled out"),
             None,
@@ -933,6 +981,56 @@ mod tests {
         assert_eq!(outcomes[0].duration_ms, 15_234);
         assert_eq!(outcomes[1].duration_ms, 0);
         assert_eq!(seen, [("deploy", 15_234), ("hpa", 0)]);
+    }
+
+    /// A liveness probe on a port nothing listens on restarts a container by itself while some
+    /// other scenario runs: that scenario fails, naming the restart and its probe events, and
+    /// its diagnostics blame the probe.
+    #[tokio::test]
+    async fn a_restart_nobody_caused_fails_the_scenario_it_happened_in() {
+        use crate::cluster::EventInfo;
+        use crate::cluster::fake::pod;
+        const APP: &str = "app.kubernetes.io/name=deploycheck-app";
+        let mut restarted = pod("app-b", "b", true);
+        restarted.restarts = 1;
+        let liveness = EventInfo {
+            object: "Pod/app-b".into(),
+            kind: "Warning".into(),
+            reason: "Unhealthy".into(),
+            message: "Liveness probe failed: Get \"http://10.0.0.6:5001/health\": dial tcp 10.0.0.6:5001: connect: connection refused".into(),
+            count: 3,
+            ..EventInfo::default()
+        };
+        let target = crate::scenario::tests::target(ScriptedCluster::new("kind-kind").with(|s| {
+            s.pods.insert(
+                APP.into(),
+                vec![pod("app-a", "a", true), pod("app-b", "b", true)],
+            );
+            s.pod_script.insert(
+                APP.into(),
+                [vec![restarted, pod("app-c", "c", true)]].into(),
+            );
+            s.endpoints.insert(
+                "deploycheck-app".into(),
+                [vec!["app-b".to_string(), "app-c".to_string()]].into(),
+            );
+            s.event_script = [Vec::new(), vec![liveness]].into();
+        }));
+        let url = crate::testing::healthy_app().await;
+        let outcome = run_judged(&target, "replicas", &url, "127.0.0.1:9".parse().unwrap()).await;
+        assert_eq!(outcome.verdict, Verdict::Fail, "{outcome:?}");
+        assert!(
+            outcome.detail.starts_with("1 problem(s): app-b restarted 1 time(s) during this scenario without deploycheck causing it (events: Liveness probe failed")
+                && outcome.detail.contains("otherwise: deleted app-a; pods serve again"),
+            "{}",
+            outcome.detail
+        );
+        let diagnostics = outcome.diagnostics.unwrap();
+        assert!(
+            diagnostics.contains("hint: app-b: its liveness probe fails on its own")
+                && diagnostics.contains("caused by deploycheck: deploycheck deleted pod app-a"),
+            "{diagnostics}"
+        );
     }
 
     #[test]

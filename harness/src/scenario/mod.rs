@@ -31,6 +31,9 @@ use crate::profile::{Profile, Requirement};
 pub const CATALOGUE: [(&str, &str); 10] = [
     ("deploy", "the stack rolls out"),
     ("connectivity", "the app reaches MongoDB by Service name"),
+    // Read-only, so it runs beside `connectivity` before anything is broken; an OOMKill under
+    // later load is caught there as a restart deploycheck did not cause.
+    ("resources", "resources and security settings hold"),
     ("persistence", "data survives the database pod's deletion"),
     ("recreate", "data survives the StatefulSet's re-creation"),
     (
@@ -43,7 +46,6 @@ pub const CATALOGUE: [(&str, &str); 10] = [
         "a frozen app is restarted by its liveness probe",
     ),
     ("readiness", "readiness follows the database"),
-    ("resources", "resources and security settings hold"),
     ("rolling", "a rolling restart fails no request"),
 ];
 
@@ -275,6 +277,27 @@ impl ScenarioOutcome {
         outcome.mismatches = mismatches;
         outcome.advice = advice;
         outcome
+    }
+
+    /// The outcome with more mismatches found around the scenario (a restart nobody caused
+    /// while it ran): it fails, listing them after its own, and keeps what it had seen.
+    pub fn failing_also(mut self, more: Vec<String>) -> Self {
+        if more.is_empty() {
+            return self;
+        }
+        self.detail = if self.verdict == Verdict::Fail {
+            format!("{}; {}", self.detail, more.join("; "))
+        } else {
+            format!(
+                "{} problem(s): {}; otherwise: {}",
+                more.len(),
+                more.join("; "),
+                self.detail
+            )
+        };
+        self.verdict = Verdict::Fail;
+        self.mismatches.extend(more);
+        self
     }
 
     pub fn with_recovery(mut self, recovery: Duration) -> Self {

@@ -34,6 +34,7 @@ pub async fn restart_without_errors<C: Cluster>(
     };
     let started = Instant::now();
     let mut mismatches = Vec::new();
+    target.faults.record(super::ledger::Fault::RestartedApp);
     if let Err(error) = cluster.restart(namespace, name).await {
         mismatches.push(error.to_string());
     } else {

@@ -127,10 +127,10 @@ async fn deployed(_world: &mut DeployWorld) {
 #[then(expr = "the {string} scenario passes")]
 async fn passes(_world: &mut DeployWorld, id: String) {
     let session = session().await;
-    let mut outcome = if id == "deploy" {
+    let outcome = if id == "deploy" {
         session.deploy.clone()
     } else {
-        check::run_one(
+        check::run_judged(
             &session.target,
             &id,
             &session.app.base_url(),
@@ -138,13 +138,6 @@ async fn passes(_world: &mut DeployWorld, id: String) {
         )
         .await
     };
-    if outcome.verdict == Verdict::Fail && outcome.diagnostics.is_none() {
-        outcome.diagnostics = Some(
-            deploycheck::diagnose::collect(&session.target)
-                .await
-                .to_string(),
-        );
-    }
     let text = deploycheck::report::cluster::line(&outcome);
     println!("{text}");
     let verdict = outcome.verdict;
