@@ -1,0 +1,1 @@
+//! Offline OSV advisories matched against an image inventory.

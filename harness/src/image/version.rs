@@ -1,0 +1,1 @@
+//! Version ordering per ecosystem: Debian (dpkg), Alpine (apk), PEP 440.
