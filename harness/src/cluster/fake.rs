@@ -424,6 +424,12 @@ impl Cluster for ScriptedCluster {
         Ok(())
     }
 
+    async fn delete_job(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {
+        self.check("delete_job", namespace)?;
+        self.record(format!("delete job {namespace}/{name}"));
+        Ok(())
+    }
+
     async fn wait_pods(
         &self,
         namespace: &str,

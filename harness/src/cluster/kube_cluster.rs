@@ -785,6 +785,20 @@ impl Cluster for KubeCluster {
             .map_err(|e| self.error(&format!("deleting pod {name}"), namespace, e))
     }
 
+    async fn delete_job(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {
+        let api: Api<k8s_openapi::api::batch::v1::Job> =
+            Api::namespaced(self.client.clone(), namespace);
+        let params = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            ..DeleteParams::default()
+        };
+        match api.delete(name, &params).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(error) => Err(self.error(&format!("deleting Job {name}"), namespace, error)),
+        }
+    }
+
     async fn wait_pods(
         &self,
         namespace: &str,
@@ -2388,5 +2402,39 @@ mod tests {
         assert_eq!(state.labels["app"], "web");
         assert_eq!(state.created, at("2026-11-29T10:00:00Z"));
         assert_eq!(state.running_since, at("2026-11-29T10:01:00Z"));
+    }
+
+    #[tokio::test]
+    async fn delete_job_takes_its_pods_along_and_a_gone_job_is_fine() {
+        let (cluster, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let (request, send) = handle.next_request().await.expect("a request");
+            assert_eq!(request.method(), http::Method::DELETE);
+            assert_eq!(
+                request.uri().path(),
+                "/apis/batch/v1/namespaces/shop/jobs/deploycheck-load-abc"
+            );
+            let body = body_json(request).await;
+            assert_eq!(body["propagationPolicy"], "Background");
+            respond(
+                send,
+                serde_json::json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "deploycheck-load-abc"}}),
+            );
+            let (_, send) = handle.next_request().await.expect("a request");
+            respond_status(
+                send,
+                404,
+                serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "jobs.batch \"deploycheck-load-abc\" not found", "reason": "NotFound", "code": 404}),
+            );
+        });
+        cluster
+            .delete_job("shop", "deploycheck-load-abc")
+            .await
+            .unwrap();
+        cluster
+            .delete_job("shop", "deploycheck-load-abc")
+            .await
+            .unwrap();
+        server.await.unwrap();
     }
 }

@@ -434,6 +434,14 @@ pub trait Cluster: Sync {
         name: &str,
     ) -> impl Future<Output = Result<(), ClusterError>> + Send;
 
+    /// Deletes a Job and its pods (background propagation: the call does not wait for them).
+    /// A Job that is already gone is not an error.
+    fn delete_job(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<(), ClusterError>> + Send;
+
     /// Watches the matching pods until `done` holds for them, at most `deadline`.
     fn wait_pods(
         &self,
