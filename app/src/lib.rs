@@ -9,6 +9,7 @@ pub mod routes;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod unread_body;
 
 pub use config::Config;
 pub use routes::{AppState, app};

@@ -23,6 +23,7 @@ use crate::document::{JsonDocument, MAX_BODY_BYTES};
 use crate::error::{AppError, RETRY_AFTER_SECS};
 use crate::metrics::{Metrics, UNMATCHED_ROUTE};
 use crate::store::{Store, StoreError};
+use crate::unread_body::close_after_unread_body;
 
 /// Shared by every handler.
 #[derive(Clone)]
@@ -71,6 +72,8 @@ pub fn app(state: AppState, request_timeout: std::time::Duration) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
         ))
+        // Outside the timeout, so a 408 for a stalled upload says `Connection: close` too.
+        .layer(middleware::from_fn(close_after_unread_body))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

@@ -352,3 +352,83 @@ async fn a_slow_client_cannot_hold_a_request_forever() {
     let answer = String::from_utf8_lossy(&answer[..n]);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
+
+/// Posts `body_len` bytes as `content_type` on a fresh connection the way most clients do: the
+/// whole request first, then the answer, read to the end. Returns how the upload went, the
+/// answer as text, and how the connection ended (`Ok` for a close, an error for a reset).
+async fn post_then_read(
+    app: &TestApp,
+    content_type: &str,
+    body_len: usize,
+) -> (std::io::Result<()>, String, std::io::Result<()>) {
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut request = format!(
+        "POST /data HTTP/1.1\r\nhost: x\r\ncontent-type: {content_type}\r\ncontent-length: {body_len}\r\n\r\n{{\"big\":\""
+    )
+    .into_bytes();
+    request.resize(request.len() + body_len - 10, b'x');
+    request.extend_from_slice(b"\"}");
+    let upload = stream.write_all(&request).await;
+    let mut answer = Vec::new();
+    let end = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer))
+        .await
+        .expect("the connection ends after the answer")
+        .map(drop);
+    (upload, String::from_utf8_lossy(&answer).into_owned(), end)
+}
+
+#[tokio::test]
+async fn an_answer_sent_before_the_body_was_read_ends_with_a_clean_close() {
+    // 12 MiB is more than loopback socket buffers hold: had the server closed with the rest
+    // unread, the kernel would reset the connection under the client's upload, and a reset can
+    // destroy an answer the client has not read yet.
+    let app = TestApp::start().await;
+    for (content_type, status) in [("application/json", "413"), ("text/plain", "415")] {
+        let (upload, answer, end) = post_then_read(&app, content_type, 12 * 1024 * 1024).await;
+        let case = format!("{content_type} -> {status}");
+        upload.unwrap_or_else(|e| panic!("{case}: the upload was cut: {e}"));
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{case}: {answer}"
+        );
+        let head = answer
+            .split("\r\n\r\n")
+            .next()
+            .unwrap()
+            .to_ascii_lowercase();
+        assert!(head.contains("\r\nconnection: close"), "{case}: {head}");
+        end.unwrap_or_else(|e| panic!("{case}: reset instead of closed: {e}"));
+    }
+}
+
+#[tokio::test]
+async fn an_answer_given_after_the_whole_body_keeps_the_connection_open() {
+    // Only early answers close: a 400 after reading every byte leaves the connection reusable.
+    let app = TestApp::start().await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /data HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 6\r\n\r\n{\"a\": \
+              GET /health HTTP/1.1\r\nhost: x\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut answers = String::new();
+    let mut chunk = [0; 4096];
+    while answers.matches("HTTP/1.1 ").count() < 2 || !answers.ends_with('}') {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
+            .await
+            .expect("both answers arrive")
+            .unwrap();
+        assert_ne!(n, 0, "the connection closed after: {answers}");
+        answers.push_str(&String::from_utf8_lossy(&chunk[..n]));
+    }
+    assert!(answers.starts_with("HTTP/1.1 400 "), "{answers}");
+    assert!(
+        !answers.to_ascii_lowercase().contains("connection: close"),
+        "{answers}"
+    );
+    assert!(answers.contains("HTTP/1.1 200 "), "{answers}");
+}

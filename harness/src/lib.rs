@@ -16,6 +16,7 @@ pub mod local;
 pub mod manifest;
 pub mod probe;
 pub mod profile;
+pub mod rawhttp;
 pub mod report;
 pub mod scenario;
 #[cfg(test)]
