@@ -4,6 +4,7 @@
 pub mod api;
 pub mod cluster;
 pub mod html;
+pub mod image;
 pub mod lint;
 pub mod load;
 pub mod local;
