@@ -26,6 +26,8 @@ REPORTS="${REPORTS:-reports}"
 KIND_CONFIG="ci/kind-config.yaml"
 # The dev overlay pins this exact tag with imagePullPolicy IfNotPresent, so it is not configurable.
 APP_IMAGE="deploycheck-app:0.1.0"
+# The harness image the in-cluster load workers run (the profiles' cluster.load_image).
+HARNESS_IMAGE="deploycheck:0.1.0"
 MONGO_IMAGE="mongo:7.0"
 METRICS_SERVER_URL="https://github.com/kubernetes-sigs/metrics-server/releases/download/v0.7.2/components.yaml"
 METRICS_WAIT_SECONDS=90
@@ -176,6 +178,16 @@ phase_up() {
   fi
   log "loading $APP_IMAGE into the cluster"
   bounded 300 kind load docker-image "$APP_IMAGE" --name "$CLUSTER"
+
+  # Without it the HPA scenario falls back to port-forward load and says so.
+  if [[ ${SKIP_BUILD:-0} == 1 ]] && bounded 30 docker image inspect "$HARNESS_IMAGE" >/dev/null 2>&1; then
+    log "SKIP_BUILD=1: using the existing $HARNESS_IMAGE"
+  else
+    log "building $HARNESS_IMAGE"
+    bounded "$BUILD_TIMEOUT" docker build -f harness/Dockerfile -t "$HARNESS_IMAGE" .
+  fi
+  log "loading $HARNESS_IMAGE into the cluster"
+  bounded 300 kind load docker-image "$HARNESS_IMAGE" --name "$CLUSTER"
 
   if [[ ${PRELOAD_MONGO:-0} == 1 ]]; then
     # Only an optimisation: on failure the node pulls the image itself.

@@ -43,12 +43,44 @@ pub struct ClusterSettings {
     #[serde(deserialize_with = "duration")]
     pub namespace_delete: std::time::Duration,
     pub helper_image: String,
+    /// The harness image the in-cluster load workers run (a Job); empty: load through
+    /// port-forwards only. Name it for air-gapped clusters (`kind load docker-image` it first).
+    #[serde(default = "default_load_image")]
+    pub load_image: String,
+    /// In-cluster HPA load: worker pods, and the connections of all of them together at each
+    /// step of the ramp (each step lasts `hpa_load_step`).
+    #[serde(default = "default_load_pods")]
+    pub hpa_load_pods: usize,
+    #[serde(default = "default_load_ramp")]
+    pub hpa_load_ramp: Vec<usize>,
+    #[serde(default = "default_load_step", deserialize_with = "duration")]
+    pub hpa_load_step: std::time::Duration,
     pub db_down: DbDown,
     pub hpa_load_paths: Vec<String>,
     pub hpa_load_workers: usize,
     pub hpa_seed_documents: u32,
     /// Per fault scenario with a prober, whether a failed request fails it or only warns.
     pub zero_failed_requests: ZeroFailedRequests,
+}
+
+/// `deploycheck:<this version>`: the image `harness/Dockerfile` builds and `ci/kind.sh` loads.
+pub fn default_load_image() -> String {
+    format!("deploycheck:{}", env!("CARGO_PKG_VERSION"))
+}
+
+fn default_load_pods() -> usize {
+    2
+}
+
+/// Measured on a 2-core node (issue 10): one pod with 64 connections moved two 200m-request
+/// pods of the reference app to ~175% of their requests; the ramp stops earlier when the HPA
+/// reacts.
+fn default_load_ramp() -> Vec<usize> {
+    vec![8, 16, 32, 64]
+}
+
+fn default_load_step() -> std::time::Duration {
+    std::time::Duration::from_secs(30)
 }
 
 /// Whether a best practice is a requirement of this profile or advice.
@@ -182,7 +214,24 @@ pub struct Load {
     pub hatch_rate: u32,
     pub duration: String,
     pub mix: String,
+    /// Gates per route, e.g. `GET /:p95<50ms,POST /data:p95<250ms,errors<1%`
+    /// (see [`crate::load::parse_slos`]).
     pub slo: String,
+    /// Requests per second across every user for `deploycheck load`; 0: as fast as they go.
+    pub rate: u32,
+    /// How the mix reads `GET /data`: `whole`, or `PARAM=SIZE` for an app that pages.
+    pub list_read: String,
+    /// The short load of `deploycheck local`.
+    pub local: LocalLoad,
+}
+
+/// `[load.local]`: `deploycheck local` loads for this long at this pace (requests per second
+/// across every user, 0: unpaced), with `[load]`'s users, SLOs and list read.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LocalLoad {
+    pub duration: String,
+    pub rate: u32,
 }
 
 #[derive(Debug, thiserror::Error)]

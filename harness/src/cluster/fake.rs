@@ -120,6 +120,9 @@ pub fn pod(name: &str, uid: &str, ready: bool) -> PodState {
     }
 }
 
+/// The `pods` key that answers for any Job's pods (Job names are random).
+pub const ANY_JOB: &str = "batch.kubernetes.io/job-name=*";
+
 /// The name of the one pod in a [`quiet`] snapshot.
 const QUIET: &str = "<no change before the deadline>";
 
@@ -408,14 +411,14 @@ impl Cluster for ScriptedCluster {
 
     async fn pods(&self, namespace: &str, selector: &str) -> Result<Vec<PodState>, ClusterError> {
         self.check("pods", namespace)?;
-        Ok(self
-            .state
-            .lock()
-            .unwrap()
-            .pods
-            .get(selector)
-            .cloned()
-            .unwrap_or_default())
+        let state = self.state.lock().unwrap();
+        let pods = state.pods.get(selector).or_else(|| {
+            selector
+                .starts_with("batch.kubernetes.io/job-name=")
+                .then(|| state.pods.get(ANY_JOB))
+                .flatten()
+        });
+        Ok(pods.cloned().unwrap_or_default())
     }
 
     async fn delete_pod(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {
@@ -445,8 +448,14 @@ impl Cluster for ScriptedCluster {
         let State {
             pods, pod_script, ..
         } = &mut *state;
-        // No pods yet is a state too (the watch sees an empty list).
-        pods.entry(selector.into()).or_default();
+        // No pods yet is a state too (the watch sees an empty list); a Job's pods come from
+        // the any-Job entry, as `pods` answers them.
+        let any_job = selector
+            .starts_with("batch.kubernetes.io/job-name=")
+            .then(|| pods.get(ANY_JOB).cloned())
+            .flatten();
+        pods.entry(selector.into())
+            .or_insert_with(|| any_job.unwrap_or_default());
         replay(
             pods,
             pod_script,

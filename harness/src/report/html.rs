@@ -468,6 +468,7 @@ mod tests {
             rps,
             p95_ms: 12.5,
             failed: 0,
+            connections: None,
         }
     }
 

@@ -10,14 +10,15 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
+use super::hpa_load::HpaLoad;
 use super::{ScenarioOutcome, Target, TimelinePoint};
 use crate::cluster::{Cluster, ClusterError, HpaState, PodMetrics, PodUsage, WorkloadKind};
 use crate::lint::quantity::cpu_millis;
-use crate::probe::{DriveConfig, Driver};
 
 const ID: &str = "hpa";
-/// Requests per connection before a worker reconnects (and lands on the next pod).
-const RECONNECT_EVERY: u64 = 20;
+/// How long the load workers' pods get to show an image they cannot pull before the load
+/// falls back to port-forwards.
+const WORKERS_SETTLE: Duration = Duration::from_secs(20);
 /// How often the HPA is sampled: its controller syncs every 15 s, metrics resolve in 15-60 s.
 pub const SAMPLE: Duration = Duration::from_secs(5);
 
@@ -97,23 +98,17 @@ pub async fn scale_up_sampling<C: Cluster>(
         ..DbCpu::default()
     };
     let db_selector = target.db_selector();
-    let load = DriveConfig {
-        base_url: base_url.trim_end_matches('/').into(),
-        paths: profile.cluster.hpa_load_paths.clone(),
-        workers: profile.cluster.hpa_load_workers,
-        pause: Duration::ZERO,
-        max_duration: deadline,
-        max_requests: 50_000_000,
-        reconnect_every: RECONNECT_EVERY,
-        timeout: Duration::from_secs(10),
+    // In-cluster workers by default; the port-forward driver when they cannot run. Give the
+    // workers' pods a moment to show an image they cannot pull.
+    let mut load = match HpaLoad::start(target, base_url, deadline, WORKERS_SETTLE).await {
+        Ok(load) => load,
+        Err(error) => return ScenarioOutcome::fail(ID, error),
     };
-    let driver = match Driver::start(load) {
-        Ok(driver) => driver,
-        Err(error) => return ScenarioOutcome::fail(ID, format!("cannot start the load: {error}")),
-    };
+    let ramp_ends = profile.cluster.hpa_load_step * profile.cluster.hpa_load_ramp.len() as u32;
     let load_started = Instant::now();
     let mut timeline = Vec::new();
     let mut scaled = false;
+    let mut saturated = false;
     let mut error = None;
     while load_started.elapsed() < deadline {
         tokio::time::sleep(sample).await;
@@ -129,22 +124,38 @@ pub async fn scale_up_sampling<C: Cluster>(
             }
         }
         db.record(cluster.pod_metrics(namespace, &db_selector).await);
-        let window = driver.window();
+        let window = load.window(target).await;
         timeline.push(TimelinePoint {
             seconds: load_started.elapsed().as_secs_f64(),
             replicas: hpa.current,
             desired: hpa.desired,
             cpu_percent: hpa.cpu_percent,
-            rps: window.rps(),
+            rps: window.rps,
             p95_ms: window.p95_ms,
             failed: window.failed,
+            connections: window.connections,
         });
         if hpa.current > minimum && hpa.current > before {
             scaled = true;
             break;
         }
+        // The whole ramp ran and a step more at full load without reaching the target: more
+        // time adds nothing (saturation); the verdict says what held it back.
+        let below_target = hpa.cpu_percent.is_some_and(|cpu| {
+            cpu < hpa
+                .cpu_target
+                .unwrap_or(i32::try_from(profile.hpa.cpu_utilization).unwrap_or(i32::MAX))
+        });
+        if load.fallback_reason().is_none()
+            && below_target
+            && load_started.elapsed() >= ramp_ends + profile.cluster.hpa_load_step
+        {
+            saturated = true;
+            break;
+        }
     }
-    let stats = driver.stop().await;
+    let fallback = load.fallback_reason().map(str::to_string);
+    let (stats, incomplete) = load.stop(target).await;
     let took = load_started.elapsed();
     let peak_cpu = timeline.iter().filter_map(|p| p.cpu_percent).max();
     let mut outcome = if let Some(error) = error {
@@ -203,6 +214,25 @@ pub async fn scale_up_sampling<C: Cluster>(
             ),
         }
     };
+    let mut notes = Vec::new();
+    match &fallback {
+        Some(why) => notes.push(format!(
+            "load through port-forwards from this machine, the fallback, because {why}"
+        )),
+        None => notes.push(format!(
+            "load from {} worker pod(s) inside the cluster{}",
+            profile.cluster.hpa_load_pods.max(1),
+            if saturated {
+                ", stopped after the whole ramp: throughput had stopped rising"
+            } else {
+                ""
+            }
+        )),
+    }
+    if !incomplete.is_empty() {
+        notes.push(format!("incomplete load result: {}", incomplete.join("; ")));
+    }
+    outcome.detail = format!("{} ({})", outcome.detail, notes.join("; "));
     outcome.timeline = timeline;
     outcome.recovery_ms = scaled.then_some(took.as_millis() as u64);
     outcome.requests = Some(stats);
@@ -566,7 +596,117 @@ mod tests {
         target.profile.cluster.recovery = Duration::from_millis(200);
         target.profile.cluster.hpa_load_workers = 2;
         target.profile.cluster.hpa_seed_documents = 5;
+        // The port-forward driver against a real loopback app; in-cluster workers have tests
+        // of their own below.
+        target.profile.cluster.load_image = String::new();
         target
+    }
+
+    /// Worker pods of the load Job, running, with what they printed.
+    fn workers_running(s: &mut crate::cluster::fake::State, logs: &[(&str, String)]) {
+        let pods = logs
+            .iter()
+            .map(|(name, _)| {
+                let mut p = crate::cluster::fake::pod(name, name, true);
+                p.phase = "Running".into();
+                p
+            })
+            .collect();
+        s.pods.insert(crate::cluster::fake::ANY_JOB.into(), pods);
+        for (name, log) in logs {
+            s.logs.insert(format!("{name}/load"), log.clone());
+        }
+    }
+
+    fn worker_window(worker: &str, requests: u64, connections: usize) -> String {
+        let mut histogram = hdrhistogram::Histogram::<u64>::new(3).unwrap();
+        for _ in 0..10 {
+            histogram.record(2_000).unwrap();
+        }
+        crate::incluster::wire::WorkerLine {
+            worker: worker.into(),
+            last: false,
+            seconds: 5.0,
+            window_seconds: 5.0,
+            connections,
+            requests,
+            failed: 0,
+            errors: Default::default(),
+            histogram: crate::incluster::wire::encode_histogram(&histogram),
+            acknowledged: Vec::new(),
+        }
+        .to_line()
+    }
+
+    /// The default load: worker pods inside the cluster, their windows in the timeline, the
+    /// Job deleted at the end.
+    #[tokio::test]
+    async fn in_cluster_workers_load_the_app_and_the_job_is_deleted() {
+        let mut target = quick(target(ScriptedCluster::new("kind-kind").with(|s| {
+            s.hpa = [hpa(2, Some(20)), hpa(2, Some(90)), hpa(4, Some(80))].into();
+            workers_running(
+                s,
+                &[
+                    ("load-0", worker_window("load-0", 5000, 32)),
+                    ("load-1", worker_window("load-1", 4000, 32)),
+                ],
+            );
+        })));
+        target.profile.cluster.load_image = "deploycheck:0.1.0".into();
+        target.profile.cluster.hpa_scale_up = Duration::from_secs(5);
+        target.profile.cluster.hpa_seed_documents = 0;
+        let outcome = scale_up_sampling(&target, "http://127.0.0.1:9", TICK).await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        assert!(
+            outcome
+                .detail
+                .contains("load from 2 worker pod(s) inside the cluster"),
+            "{}",
+            outcome.detail
+        );
+        assert_eq!(outcome.timeline[0].connections, Some(64));
+        assert_eq!(outcome.timeline[0].rps, 1800.0);
+        let calls = target.cluster.calls();
+        assert!(
+            calls[0].starts_with("apply ns: Job/deploycheck-load-"),
+            "{calls:?}"
+        );
+        assert!(
+            calls
+                .last()
+                .unwrap()
+                .starts_with("delete job ns/deploycheck-load-"),
+            "{calls:?}"
+        );
+    }
+
+    /// A cluster that cannot pull the load image: the Job goes, the port-forward driver loads
+    /// instead, and the verdict says it was the fallback and why.
+    #[tokio::test]
+    async fn an_unavailable_load_image_falls_back_to_port_forwards_and_says_why() {
+        let mut target = quick(target(ScriptedCluster::new("kind-kind").with(|s| {
+            s.hpa = [hpa(2, Some(20)), hpa(4, Some(90))].into();
+            let mut stuck = crate::cluster::fake::pod("load-0", "l", false);
+            stuck.waiting = vec!["load: ErrImageNeverPull".into()];
+            s.pods
+                .insert(crate::cluster::fake::ANY_JOB.into(), vec![stuck]);
+        })));
+        target.profile.cluster.load_image = "deploycheck:0.1.0".into();
+        let outcome = scale_up_sampling(&target, &app().await, TICK).await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        assert!(
+            outcome.detail.contains("load through port-forwards from this machine, the fallback, because the load image deploycheck:0.1.0 is not available to the cluster (load-0 load: ErrImageNeverPull)"),
+            "{}",
+            outcome.detail
+        );
+        assert!(
+            target
+                .cluster
+                .calls()
+                .iter()
+                .any(|c| c.starts_with("delete job ns/"))
+        );
+        assert!(outcome.requests.unwrap().requests > 0);
     }
 
     #[tokio::test]
@@ -719,9 +859,25 @@ mod tests {
         target
     }
 
+    /// [`flat_hpa`] loaded by in-cluster workers whose windows are scripted: quick requests
+    /// (p95 2 ms, 1800 req/s), so the verdict does not hang on this machine's timing.
+    fn flat_hpa_in_cluster(db_millis: u64) -> crate::scenario::Target<ScriptedCluster> {
+        let mut target = flat_hpa(db_millis);
+        target.profile.cluster.load_image = "deploycheck:0.1.0".into();
+        workers_running(
+            &mut target.cluster.state.lock().unwrap(),
+            &[
+                ("load-0", worker_window("load-0", 5000, 32)),
+                ("load-1", worker_window("load-1", 4000, 32)),
+            ],
+        );
+        target
+    }
+
     #[tokio::test]
     async fn a_flat_hpa_with_the_database_at_its_limit_names_the_database() {
-        let outcome = scale_up_sampling(&flat_hpa(950), &app().await, TICK).await;
+        let outcome =
+            scale_up_sampling(&flat_hpa_in_cluster(950), "http://127.0.0.1:9", TICK).await;
         assert_eq!(outcome.verdict, Verdict::Skip);
         assert!(
             outcome.detail.contains(
@@ -741,7 +897,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_flat_hpa_with_quick_requests_and_an_idle_database_says_the_app_is_too_cheap() {
-        let outcome = scale_up_sampling(&flat_hpa(40), &app().await, TICK).await;
+        let outcome = scale_up_sampling(&flat_hpa_in_cluster(40), "http://127.0.0.1:9", TICK).await;
         assert_eq!(outcome.verdict, Verdict::Skip);
         assert!(
             outcome

@@ -7,6 +7,7 @@ pub mod deploy;
 pub mod endpoints;
 pub mod healing;
 pub mod hpa;
+pub mod hpa_load;
 pub mod ledger;
 pub mod persistence;
 pub mod replicas;
@@ -185,6 +186,8 @@ pub struct TimelinePoint {
     pub rps: f64,
     pub p95_ms: f64,
     pub failed: u64,
+    /// Load connections open (in-cluster workers together); `None` through port-forwards.
+    pub connections: Option<usize>,
 }
 
 /// The result of one scenario, with what a person needs when it failed.
