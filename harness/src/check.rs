@@ -352,12 +352,34 @@ pub async fn clean_up<C: Cluster>(
         for helper in &helpers {
             let _ = cluster.delete_pod(namespace, &helper.name).await;
         }
+        // Load workers of an interrupted HPA scenario: their Jobs go, and the pods with them.
+        let workers = format!(
+            "{}={},app.kubernetes.io/component={}",
+            MANAGED_BY.0,
+            MANAGED_BY.1,
+            crate::incluster::job::COMPONENT
+        );
+        let jobs: std::collections::BTreeSet<String> = cluster
+            .pods(namespace, &workers)
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| p.labels.get(crate::incluster::job::JOB_NAME_LABEL).cloned())
+            .collect();
+        for job in &jobs {
+            let _ = cluster.delete_job(namespace, job).await;
+        }
         return format!(
-            "nothing to delete in `{namespace}` (not created by deploycheck){}",
+            "nothing to delete in `{namespace}` (not created by deploycheck){}{}",
             if helpers.is_empty() {
                 String::new()
             } else {
                 format!("; removed {} helper pod(s)", helpers.len())
+            },
+            if jobs.is_empty() {
+                String::new()
+            } else {
+                format!("; removed {} load Job(s)", jobs.len())
             }
         );
     }
@@ -721,6 +743,31 @@ mod tests {
             "{text}"
         );
         assert_eq!(given.calls(), ["delete pod shop/deploycheck-helper-abc"]);
+
+        // Load workers left by an interrupted HPA scenario: their Job is deleted.
+        let loaded = ScriptedCluster::new("kind-kind").with(|s| {
+            let mut worker = crate::cluster::fake::pod("deploycheck-load-x1-0", "w", true);
+            worker.labels.insert(
+                crate::incluster::job::JOB_NAME_LABEL.into(),
+                "deploycheck-load-x1".into(),
+            );
+            s.pods.insert(
+                "app.kubernetes.io/managed-by=deploycheck,app.kubernetes.io/component=deploycheck-load".into(),
+                vec![worker],
+            );
+        });
+        let text = clean_up(
+            &loaded,
+            "shop",
+            false,
+            Keep::Never,
+            true,
+            Duration::from_secs(1),
+            never(),
+        )
+        .await;
+        assert!(text.ends_with("; removed 1 load Job(s)"), "{text}");
+        assert_eq!(loaded.calls(), ["delete job shop/deploycheck-load-x1"]);
     }
 
     #[tokio::test]

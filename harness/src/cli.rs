@@ -65,6 +65,12 @@ pub enum Command {
     /// Steps that delete or freeze something run only on local contexts (kind-*, k3d-*,
     /// minikube, docker-desktop, rancher-desktop, orbstack, colima) or with --allow-destructive.
     Check(CheckArgs),
+    /// Check a container image file: a `docker save` / `podman save` tarball or an OCI layout.
+    ///
+    /// Reads the layers as files, streamed (no daemon, registry or network): dive's efficiency
+    /// and its `.dive-ci` rules, hygiene and secret rules (see --rules), the installed packages,
+    /// and with --vuln-db their known vulnerabilities from an offline OSV export.
+    Image(ImageArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -223,6 +229,7 @@ pub async fn run() -> ExitCode {
         Command::Load(args) => run_load(&args, cli.profile.as_deref()).await,
         Command::Local(args) => run_local(&args, cli.profile.as_deref()).await,
         Command::Check(args) => run_check(&args, cli.profile.as_deref()).await,
+        Command::Image(args) => run_image(&args, cli.profile.as_deref()),
         Command::Demo(args) => match demo::run(&args).await {
             Ok(()) => exit::OK,
             Err(error) => {
@@ -259,7 +266,24 @@ fn run_lint(args: &LintArgs, profile: Option<&str>) -> u8 {
             return exit::USAGE;
         }
     };
-    let findings = lint::run(&inputs, &profile);
+    let mut findings = lint::run(&inputs, &profile);
+    // An image tarball given to lint gets the image rules, with `image`'s defaults.
+    let rules = if inputs.images.is_empty() {
+        rules
+    } else {
+        rules.into_iter().chain(crate::image::catalogue()).collect()
+    };
+    for path in &inputs.images {
+        match image_options(None, &profile).and_then(|options| {
+            crate::image::check(path, &options).map_err(|e| e.to_string())
+        }) {
+            Ok(report) => findings.extend(report.findings),
+            Err(error) => {
+                eprintln!("deploycheck lint: {error}");
+                return exit::USAGE;
+            }
+        }
+    }
     let scope = lint_report::Scope {
         objects: inputs.objects.len(),
         dockerfiles: inputs.dockerfiles.len(),
@@ -542,5 +566,132 @@ async fn run_local(args: &LocalArgs, profile: Option<&str>) -> u8 {
         exit::OK
     } else {
         exit::FAILED
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImageArgs {
+    /// `docker save -o app.tar IMAGE` output, an OCI archive, or an OCI image layout directory.
+    #[arg(value_name = "PATH", required_unless_present = "rules")]
+    pub path: Option<PathBuf>,
+    /// Platform to read from a multi-arch index, os/arch[/variant] [default: linux/amd64, or
+    /// the only platform the archive holds].
+    #[arg(long, value_parser = crate::image::Platform::parse)]
+    pub platform: Option<crate::image::Platform>,
+    /// dive CI thresholds (`rules: {lowestEfficiency, highestWastedBytes,
+    /// highestUserWastedPercent}`) [default: ./.dive-ci if present, else dive's defaults].
+    #[arg(long, value_name = "FILE")]
+    pub ci_config: Option<PathBuf>,
+    /// Size bound of DI040 (Σ layer contents), in .dive-ci's units: 300MB, 512MiB.
+    #[arg(long, default_value = "300MB", value_parser = crate::image::ci::parse_bytes)]
+    pub max_size: u64,
+    /// Offline OSV advisories (an ecosystem's all.zip from osv.dev, a JSON file or a
+    /// directory of them) to match the installed packages against.
+    #[arg(long, value_name = "FILE")]
+    pub vuln_db: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Exit 1 when a finding at or above this severity exists.
+    #[arg(long, value_enum, default_value_t = Severity::Error)]
+    pub fail_on: Severity,
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Also write a JUnit XML report (one test case per rule) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Also write a SARIF 2.1.0 report to this file.
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
+    /// Print the image rule catalogue and exit.
+    #[arg(long)]
+    pub rules: bool,
+}
+
+/// The image check's options: the profile's app port, `.dive-ci` from the working directory
+/// unless `ci_config` names one.
+fn image_options(
+    ci_config: Option<&std::path::Path>,
+    profile: &Profile,
+) -> Result<crate::image::Options, String> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let ci = crate::image::CiConfig::discover(ci_config, &cwd).map_err(|e| e.to_string())?;
+    Ok(crate::image::Options {
+        ci,
+        ..crate::image::Options::new(profile.app.port)
+    })
+}
+
+fn run_image(args: &ImageArgs, profile: Option<&str>) -> u8 {
+    use crate::report::image as report;
+    let rules = crate::image::catalogue();
+    if args.rules {
+        for rule in &rules {
+            println!(
+                "{}  {:<7}  {}\n                  fix: {}",
+                rule.id,
+                rule.severity.as_str(),
+                rule.why,
+                rule.hint
+            );
+        }
+        return exit::OK;
+    }
+    let Some(path) = &args.path else {
+        eprintln!("deploycheck image: give the image file (docker save -o app.tar IMAGE)");
+        return exit::USAGE;
+    };
+    let profile = match resolve_profile(profile, "image") {
+        Ok(profile) => profile,
+        Err(code) => return code,
+    };
+    let options = match image_options(args.ci_config.as_deref(), &profile) {
+        Ok(options) => crate::image::Options {
+            platform: args.platform.clone(),
+            max_size: args.max_size,
+            vuln_db: args.vuln_db.clone(),
+            ..options
+        },
+        Err(error) => {
+            eprintln!("deploycheck image: {error}");
+            return exit::USAGE;
+        }
+    };
+    let image = match crate::image::check(path, &options) {
+        Ok(image) => image,
+        Err(error) => {
+            eprintln!("deploycheck image: {error}");
+            return exit::USAGE;
+        }
+    };
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    print!(
+        "{}",
+        match args.format {
+            Format::Human => report::human(&image, colour),
+            Format::Json => report::json(&image),
+            Format::Junit => report::junit(&image, &rules),
+            Format::Sarif => report::sarif(&image, &rules),
+        }
+    );
+    for (file, text) in [
+        (&args.json, report::json(&image)),
+        (&args.junit, report::junit(&image, &rules)),
+        (&args.sarif, report::sarif(&image, &rules)),
+    ] {
+        if let Some(file) = file {
+            if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            if let Err(error) = std::fs::write(file, text) {
+                eprintln!("deploycheck image: cannot write {}: {error}", file.display());
+                return exit::USAGE;
+            }
+        }
+    }
+    if image.findings.iter().any(|f| f.severity >= args.fail_on) {
+        exit::FAILED
+    } else {
+        exit::OK
     }
 }

@@ -37,6 +37,8 @@ pub struct Dockerfile {
 pub struct Inputs {
     pub objects: Vec<Object>,
     pub dockerfiles: Vec<Dockerfile>,
+    /// Container images given as inputs (tarballs, OCI layouts), for the image rules.
+    pub images: Vec<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +84,11 @@ pub fn load(inputs: &[PathBuf]) -> Result<Inputs, LoadError> {
                     source,
                 })?;
             loaded.objects.extend(objects_in(&text, "<stdin>")?);
+            continue;
+        }
+        // Only a path given by name: a tarball lying in a manifest directory is no input.
+        if crate::image::looks_like_image(input) {
+            loaded.images.push(input.clone());
             continue;
         }
         let before = (loaded.objects.len(), loaded.dockerfiles.len());
