@@ -84,17 +84,20 @@ pub fn line(outcome: &ScenarioOutcome) -> String {
         ));
     }
     if !outcome.timeline.is_empty() {
-        text.push_str("      t(s)  replicas  desired  cpu%   req/s    p95(ms)  failed\n");
+        text.push_str(
+            "      t(s)  replicas  desired  cpu%   req/s    p95(ms)  failed  connections\n",
+        );
         for p in &outcome.timeline {
             text.push_str(&format!(
-                "      {:>4.0}  {:>8}  {:>7}  {:>4}  {:>7.0}  {:>8.1}  {:>6}\n",
+                "      {:>4.0}  {:>8}  {:>7}  {:>4}  {:>7.0}  {:>8.1}  {:>6}  {:>11}\n",
                 p.seconds,
                 p.replicas,
                 p.desired,
                 p.cpu_percent.map_or("?".into(), |c| c.to_string()),
                 p.rps,
                 p.p95_ms,
-                p.failed
+                p.failed,
+                p.connections.map_or("-".into(), |c| c.to_string())
             ));
         }
     }

@@ -215,7 +215,8 @@ fn timeline(points: &[TimelinePoint]) -> String {
     };
     let mut html = format!(
         "<h3>Timeline</h3>\n{}{}<table class=\"timeline\"><tr><th>t (s)</th><th>replicas</th>\
-         <th>desired</th><th>CPU %</th><th>req/s</th><th>p95 ms</th><th>failed</th></tr>\n",
+         <th>desired</th><th>CPU %</th><th>req/s</th><th>p95 ms</th><th>failed</th>\
+         <th>load connections</th></tr>\n",
         chart("Replicas over time", &xs, &[replicas]),
         chart("Load over time", &xs, &[rps, p95]),
     );
@@ -228,6 +229,8 @@ fn timeline(points: &[TimelinePoint]) -> String {
             num(p.rps, 1),
             num(p.p95_ms, 1),
             p.failed.to_string(),
+            p.connections
+                .map_or("port-forwards".into(), |c| c.to_string()),
         ];
         html.push_str(&format!("<tr class=\"point\">{}</tr>\n", cells(&row)));
     }
