@@ -71,6 +71,9 @@ pub enum Command {
     /// and its `.dive-ci` rules, hygiene and secret rules (see --rules), the installed packages,
     /// and with --vuln-db their known vulnerabilities from an offline OSV export.
     Image(ImageArgs),
+    /// Internal: what an in-cluster load worker pod runs. Prints protocol lines on stdout.
+    #[command(hide = true)]
+    LoadWorker(LoadWorkerArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -230,6 +233,7 @@ pub async fn run() -> ExitCode {
         Command::Local(args) => run_local(&args, cli.profile.as_deref()).await,
         Command::Check(args) => run_check(&args, cli.profile.as_deref()).await,
         Command::Image(args) => run_image(&args, cli.profile.as_deref()),
+        Command::LoadWorker(args) => run_load_worker(&args).await,
         Command::Demo(args) => match demo::run(&args).await {
             Ok(()) => exit::OK,
             Err(error) => {
@@ -566,6 +570,87 @@ async fn run_local(args: &LocalArgs, profile: Option<&str>) -> u8 {
         exit::OK
     } else {
         exit::FAILED
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LoadWorkerArgs {
+    /// The app's Service, e.g. http://web:8080 (a Service name or loopback, never an IP).
+    #[arg(long)]
+    pub url: String,
+    /// A named mix (get-root, read, write, mixed) or requests in turn, e.g. "GET /,POST /data".
+    #[arg(long, default_value = "GET /")]
+    pub mix: String,
+    /// Concurrency per step, e.g. 4,8,16; the last holds to the end.
+    #[arg(long, value_delimiter = ',', default_value = "8")]
+    pub connections: Vec<usize>,
+    /// Length of each concurrency step.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub step: std::time::Duration,
+    /// Hard bound on the run's length.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub duration: std::time::Duration,
+    /// Hard bound on requests started [default: none but the duration].
+    #[arg(long)]
+    pub max_requests: Option<u64>,
+    /// Open a new connection after this many requests (0: never).
+    #[arg(long, default_value_t = 100)]
+    pub reconnect_every: u64,
+    /// How often a window line is printed.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub window: std::time::Duration,
+    /// Longest wait for one answer.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Marks the worker's lines and writes [default: $HOSTNAME, the pod's name].
+    #[arg(long, env = "HOSTNAME", default_value = "worker", hide_env = true)]
+    pub name: String,
+}
+
+/// Exit 0 when the load ran to its bounds (failed requests are figures the coordinator
+/// judges), 2 when it could not start.
+async fn run_load_worker(args: &LoadWorkerArgs) -> u8 {
+    use crate::incluster::worker;
+    let requests = match worker::parse_mix(&args.mix) {
+        Ok(requests) => requests,
+        Err(error) => {
+            eprintln!("deploycheck load-worker: {error}");
+            return exit::USAGE;
+        }
+    };
+    let options = worker::WorkerOptions {
+        name: args.name.clone(),
+        base_url: args.url.clone(),
+        requests,
+        steps: args.connections.clone(),
+        step: args.step,
+        duration: args.duration,
+        max_requests: args.max_requests.unwrap_or(u64::MAX),
+        reconnect_every: args.reconnect_every,
+        window: args.window,
+        timeout: args.timeout,
+    };
+    // Deleting the Job sends SIGTERM: the worker still prints its final line on the way out.
+    let stop = async {
+        #[cfg(unix)]
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let mut print = |line: &str| println!("{line}");
+    match worker::run_until(&options, &mut print, stop).await {
+        Ok(_) => exit::OK,
+        Err(error) => {
+            eprintln!("deploycheck load-worker: {error}");
+            exit::USAGE
+        }
     }
 }
 
