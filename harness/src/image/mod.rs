@@ -221,7 +221,7 @@ pub fn check(path: &Path, options: &Options) -> Result<ImageReport, ImageError> 
 
     let mut tree = tree::Tree::default();
     let mut hits: Vec<rules::SecretHit> = Vec::new();
-    let mut layers = Vec::new();
+    let mut blobs = Vec::new();
     for (index, layer_ref) in resolved.layers.iter().enumerate() {
         tree.begin_layer();
         let info = layer::walk(&store, layer_ref, index, &mut |meta, content| {
@@ -254,21 +254,26 @@ pub fn check(path: &Path, options: &Options) -> Result<ImageReport, ImageError> 
             Ok(())
         })?;
         tree.end_layer();
-        layers.push(LayerReport {
+        blobs.push(info);
+    }
+    // Built after the last layer: a layer's wasted bytes depend on the layers above it.
+    let layers: Vec<LayerReport> = resolved
+        .layers
+        .iter()
+        .zip(blobs)
+        .zip(&tree.layers)
+        .enumerate()
+        .map(|(index, ((layer_ref, info), stats))| LayerReport {
             index: index + 1,
             blob: layer_ref.name.clone(),
             digest: layer_ref.digest.clone(),
             compression: info.compression,
             blob_bytes: info.blob_bytes,
             verified: info.verified,
-            command: commands[index].clone(),
-            stats: tree.layers[index].clone(),
-        });
-    }
-    // Wasted bytes of a layer are known only once the layers above it are read.
-    for (report, stats) in layers.iter_mut().zip(&tree.layers) {
-        report.stats = stats.clone();
-    }
+            command: secrets::redact(&commands[index]),
+            stats: stats.clone(),
+        })
+        .collect();
 
     let inventory = take_inventory(&tree);
     let advisories = vuln_db.map(|db| db.matches(&inventory.packages, inventory.os.as_ref()));

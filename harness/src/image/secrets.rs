@@ -221,6 +221,34 @@ pub fn history_secrets(created_by: &str) -> Vec<String> {
     found
 }
 
+/// `command` as it may be shown: values of secret-looking `NAME=value` words, URL passwords
+/// and token-shaped words replaced by `…`.
+pub fn redact(command: &str) -> String {
+    command
+        .split(' ')
+        .map(|word| {
+            if let Some((name, value)) = word.split_once('=')
+                && !name.is_empty()
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && is_secret_name(name)
+                && !is_placeholder(value)
+            {
+                format!("{name}=…")
+            } else if word.contains("://") && url_with_password(word) {
+                let (scheme, rest) = word.split_once("://").unwrap_or(("", word));
+                let (userinfo, host) = rest.split_once('@').unwrap_or(("", rest));
+                let user = userinfo.split(':').next().unwrap_or("");
+                format!("{scheme}://{user}:…@{host}")
+            } else if !scan(word.as_bytes()).is_empty() {
+                "…".to_string()
+            } else {
+                word.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +303,17 @@ mod tests {
         assert!(env_secret("PATH=/usr/local/bin:/usr/bin").is_none());
         let message = env_secret("DB_PASSWORD=hunter22").unwrap();
         assert!(!message.contains("hunter22"), "{message}");
+    }
+
+    #[test]
+    fn commands_are_shown_without_secret_values() {
+        assert_eq!(
+            redact(
+                "RUN |2 NPM_TOKEN=abc VERSION=1 /bin/sh -c git clone https://bob:pw@git.example/x"
+            ),
+            "RUN |2 NPM_TOKEN=… VERSION=1 /bin/sh -c git clone https://bob:…@git.example/x"
+        );
+        assert_eq!(redact("RUN make  all"), "RUN make  all");
     }
 
     #[test]

@@ -242,8 +242,8 @@ impl Tree {
 
     /// dive's visit of one layer's tree: its leaves, by path, against the layers below.
     fn count_for_dive(&mut self, pending: &[(EntryMeta, Option<Vec<u8>>)]) {
-        // Node name in the layer's own tree → (size, path dive reports for it). Later
-        // entries for the same name replace earlier ones, as dive's AddPath does.
+        // Node name in the layer's own tree → size. Later entries for the same name replace
+        // earlier ones, as dive's AddPath does; parents are created as size-0 nodes.
         let mut nodes: HashMap<String, u64> = HashMap::new();
         let mut parents: HashSet<String> = HashSet::new();
         for (meta, _) in pending {
