@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod demo;
 pub mod diagnose;
 pub mod forward;
+pub mod image;
 pub mod incluster;
 pub mod lint;
 pub mod load;
