@@ -634,7 +634,15 @@ pub async fn run_until(
             histogram: encode_histogram(&totals.histogram),
             acknowledged: Vec::new(),
         };
-    let connections = |shared: &Shared, tasks: &JoinSet<()>| shared.target().min(tasks.len());
+    // Tasks leave early only once the request bound is spent; at the deadline they leave on
+    // their own too, and that must not read as a drop in concurrency.
+    let connections = |shared: &Shared, tasks: &JoinSet<()>| {
+        if shared.started_requests.load(Ordering::Relaxed) >= options.max_requests {
+            shared.target().min(tasks.len())
+        } else {
+            shared.target()
+        }
+    };
     tokio::pin!(stop);
     loop {
         tokio::select! {
