@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs deploycheck against a throwaway kind cluster, locally and in CI (ci/github/e2e.yml).
 #
-#   ci/kind.sh [ACTION...]     ACTION: up | check | e2e | down   (default: up check)
+#   ci/kind.sh [ACTION...]     ACTION: up | image | check | e2e | down   (default: up image check)
 #
 # Actions run in the order given and stop at the first failure, e.g. `ci/kind.sh up e2e check down`.
+# `image` saves the app image (and the harness image, if built) with `docker save` and checks it
+# with `deploycheck image` (reports $REPORTS/image-<name>.{json,xml,sarif}); no cluster needed.
 #
 # Environment:
 #   CLUSTER          kind cluster name (default deploycheck; kube context is kind-$CLUSTER)
@@ -44,7 +46,7 @@ die() {
 }
 
 usage() {
-  sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/deploycheck-kind.XXXXXX")"
@@ -224,6 +226,36 @@ phase_check() {
   exit_if_failed "$rc"
 }
 
+phase_image() {
+  require docker cargo
+  local reports image name tar rc worst=0
+  reports="$(reports_dir)"
+  for image in "$APP_IMAGE" "$HARNESS_IMAGE"; do
+    if ! bounded 30 docker image inspect "$image" >/dev/null 2>&1; then
+      [[ $image == "$APP_IMAGE" ]] && die 2 "image $APP_IMAGE is not present locally; run 'ci/kind.sh up' first"
+      log "no $image here; its image check is skipped"
+      continue
+    fi
+    name="${image%%:*}"
+    tar="$WORK/$name.tar"
+    log "checking $image as a file: docker save, then deploycheck image (reports $reports/image-$name.*)"
+    bounded 300 docker save "$image" -o "$tar"
+    rc=0
+    bounded "$CHECK_TIMEOUT" cargo run --release -q -p deploycheck -- image "$tar" \
+      --json "$reports/image-$name.json" \
+      --junit "$reports/image-$name.xml" \
+      --sarif "$reports/image-$name.sarif" || rc=$?
+    rm -f "$tar"
+    case $rc in
+      0) log "image $image passed" ;;
+      1) log "image $image FAILED: a finding at error level (see $reports/image-$name.json)" ;;
+      *) log "image $image: not checked (exit status $rc)" ;;
+    esac
+    ((rc > worst)) && worst=$rc
+  done
+  exit_if_failed "$worst"
+}
+
 phase_e2e() {
   require kind kubectl cargo
   local kubeconfig reports rc=0
@@ -255,11 +287,11 @@ exit_if_failed() {
 main() {
   local actions=("$@") action start
   if ((${#actions[@]} == 0)); then
-    actions=(up check)
+    actions=(up image check)
   fi
   for action in "${actions[@]}"; do
     case $action in
-      up | check | e2e | down) ;;
+      up | image | check | e2e | down) ;;
       -h | --help | help)
         usage
         exit 0
