@@ -524,11 +524,7 @@ impl Cluster for ScriptedCluster {
             } else {
                 return Err(WaitError::Timeout {
                     waited: deadline,
-                    last_seen: if current.is_empty() {
-                        format!("Service {service} had no ready endpoints")
-                    } else {
-                        format!("Service {service} routed to {}", current.join(", "))
-                    },
+                    last_seen: super::endpoints_seen(service, &current),
                 });
             }
         }

@@ -967,11 +967,7 @@ impl Cluster for KubeCluster {
                 let ready = ready_pods(slices.values());
                 Err(WaitError::Timeout {
                     waited: deadline,
-                    last_seen: if ready.is_empty() {
-                        format!("Service {service} had no ready endpoints")
-                    } else {
-                        format!("Service {service} routed to {}", ready.join(", "))
-                    },
+                    last_seen: super::endpoints_seen(service, &ready),
                 })
             }
         }

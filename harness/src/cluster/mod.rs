@@ -302,6 +302,15 @@ pub fn describe(pods: &[PodState]) -> String {
         .join("; ")
 }
 
+/// What an endpoint wait saw last, for its timeout message.
+pub fn endpoints_seen(service: &str, ready: &[String]) -> String {
+    if ready.is_empty() {
+        format!("Service {service} had no ready endpoints")
+    } else {
+        format!("Service {service} routed to {}", ready.join(", "))
+    }
+}
+
 /// Label on everything the harness creates, so its objects are recognisable and nothing else
 /// is ever cleaned up by mistake.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "deploycheck");

@@ -193,7 +193,6 @@ impl Workers {
 mod tests {
     use super::*;
     use crate::cluster::fake::{ScriptedCluster, pod};
-    use crate::incluster::wire::{WorkerLine, encode_histogram};
 
     fn plan(pods: usize) -> LoadPlan {
         LoadPlan {
@@ -211,23 +210,7 @@ mod tests {
     }
 
     fn line(worker: &str, last: bool, requests: u64, micros: &[u64]) -> String {
-        let mut histogram = hdrhistogram::Histogram::<u64>::new(3).unwrap();
-        for m in micros {
-            histogram.record(*m).unwrap();
-        }
-        WorkerLine {
-            worker: worker.into(),
-            last,
-            seconds: 10.0,
-            window_seconds: if last { 10.0 } else { 5.0 },
-            connections: 2,
-            requests,
-            failed: 0,
-            errors: Default::default(),
-            histogram: encode_histogram(&histogram),
-            acknowledged: Vec::new(),
-        }
-        .to_line()
+        wire::test_line(worker, last, requests, micros, 2).to_line()
     }
 
     fn ended(name: &str) -> PodState {

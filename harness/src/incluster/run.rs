@@ -315,26 +315,12 @@ impl InClusterReport {
 mod tests {
     use super::*;
     use crate::cluster::fake::{ANY_JOB, ScriptedCluster, pod, reference_rolled_out};
-    use crate::incluster::wire::{WorkerLine, encode_histogram};
+    use crate::incluster::wire::test_line;
 
     fn last_line(worker: &str, micros: &[u64], acknowledged: Vec<(u64, u64)>) -> String {
-        let mut histogram = hdrhistogram::Histogram::<u64>::new(3).unwrap();
-        for m in micros {
-            histogram.record(*m).unwrap();
-        }
-        WorkerLine {
-            worker: worker.into(),
-            last: true,
-            seconds: 1.0,
-            window_seconds: 1.0,
-            connections: 2,
-            requests: micros.len() as u64,
-            failed: 0,
-            errors: Default::default(),
-            histogram: encode_histogram(&histogram),
-            acknowledged,
-        }
-        .to_line()
+        let mut line = test_line(worker, true, micros.len() as u64, micros, 2);
+        line.acknowledged = acknowledged;
+        line.to_line()
     }
 
     fn options() -> InClusterOptions {

@@ -415,6 +415,34 @@ pub fn timeline(logs: &[(String, WorkerLog)], bucket: f64) -> Vec<(f64, u64, f64
         .collect()
 }
 
+/// A worker line for tests elsewhere: `requests` with latencies `micros`, a 5 s window (or a
+/// whole run when `last`).
+#[cfg(test)]
+pub fn test_line(
+    worker: &str,
+    last: bool,
+    requests: u64,
+    micros: &[u64],
+    connections: usize,
+) -> WorkerLine {
+    let mut histogram = new_histogram();
+    for m in micros {
+        histogram.record(*m).unwrap();
+    }
+    WorkerLine {
+        worker: worker.into(),
+        last,
+        seconds: 5.0,
+        window_seconds: 5.0,
+        connections,
+        requests,
+        failed: 0,
+        errors: BTreeMap::new(),
+        histogram: encode_histogram(&histogram),
+        acknowledged: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -619,23 +619,8 @@ mod tests {
     }
 
     fn worker_window(worker: &str, requests: u64, connections: usize) -> String {
-        let mut histogram = hdrhistogram::Histogram::<u64>::new(3).unwrap();
-        for _ in 0..10 {
-            histogram.record(2_000).unwrap();
-        }
-        crate::incluster::wire::WorkerLine {
-            worker: worker.into(),
-            last: false,
-            seconds: 5.0,
-            window_seconds: 5.0,
-            connections,
-            requests,
-            failed: 0,
-            errors: Default::default(),
-            histogram: crate::incluster::wire::encode_histogram(&histogram),
-            acknowledged: Vec::new(),
-        }
-        .to_line()
+        crate::incluster::wire::test_line(worker, false, requests, &[2_000; 10], connections)
+            .to_line()
     }
 
     /// The default load: worker pods inside the cluster, their windows in the timeline, the

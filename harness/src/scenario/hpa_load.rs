@@ -253,28 +253,11 @@ pub fn fresh_windows(
 
 #[cfg(test)]
 mod tests {
-    use hdrhistogram::Histogram;
-
     use super::*;
-    use crate::incluster::wire::{WorkerLine, encode_histogram};
+    use crate::incluster::wire::WorkerLine;
 
     fn window(worker: &str, requests: u64, micros: &[u64], connections: usize) -> WorkerLine {
-        let mut histogram = Histogram::<u64>::new(3).unwrap();
-        for m in micros {
-            histogram.record(*m).unwrap();
-        }
-        WorkerLine {
-            worker: worker.into(),
-            last: false,
-            seconds: 5.0,
-            window_seconds: 5.0,
-            connections,
-            requests,
-            failed: 0,
-            errors: Default::default(),
-            histogram: encode_histogram(&histogram),
-            acknowledged: Vec::new(),
-        }
+        wire::test_line(worker, false, requests, micros, connections)
     }
 
     #[test]
