@@ -13,6 +13,7 @@ use super::job::LoadPlan;
 use super::wire::{Merged, WorkerSummary};
 use crate::cluster::{Cluster, ClusterError};
 use crate::forward::Forwarder;
+use crate::load::{Metric, Slo};
 
 /// What a person asked for.
 #[derive(Clone, Debug)]
@@ -263,34 +264,31 @@ fn report(
 }
 
 impl InClusterReport {
-    /// Whether the run failed: requests failed beyond `max_error_rate`, a p95 over `max_p95`,
-    /// a lost write, or an incomplete result (a figure about workers that did not all report
-    /// cannot pass a gate).
-    pub fn failures(&self, max_p95: Option<Duration>, max_error_rate: Option<f64>) -> Vec<String> {
-        let mut failures = Vec::new();
-        if let Some(limit) = max_p95
-            && self.p95_ms > limit.as_secs_f64() * 1000.0
-        {
-            failures.push(format!(
-                "p95 {:.1} ms over the SLO of {} ms",
-                self.p95_ms,
-                limit.as_millis()
-            ));
-        }
-        let rate = if self.requests == 0 {
-            1.0
-        } else {
-            self.failed as f64 / self.requests as f64
-        };
-        if let Some(limit) = max_error_rate
-            && rate > limit
-        {
-            failures.push(format!(
-                "{:.2}% of requests failed, over the SLO of {:.2}%",
-                rate * 100.0,
-                limit * 100.0
-            ));
-        }
+    /// What failed the run: an SLO missed (every clause applies to the merged histogram of all
+    /// routes), a lost write, or an incomplete result (a figure about workers that did not all
+    /// report cannot pass a gate). Empty: it passed.
+    pub fn failures(&self, slos: &[Slo]) -> Vec<String> {
+        let mut failures: Vec<String> = slos
+            .iter()
+            .filter_map(|slo| {
+                let actual = match slo.metric {
+                    Metric::P50 => self.p50_ms,
+                    Metric::P90 => self.percentile(90.0),
+                    Metric::P95 => self.p95_ms,
+                    Metric::P99 => self.p99_ms,
+                    Metric::Max => self.max_ms,
+                    Metric::Errors if self.requests == 0 => 100.0,
+                    Metric::Errors => self.failed as f64 * 100.0 / self.requests as f64,
+                    Metric::Rps => self.rps,
+                };
+                let met = if slo.below {
+                    actual < slo.threshold
+                } else {
+                    actual > slo.threshold
+                };
+                (!met).then(|| format!("SLO {} missed (actual {actual:.2})", slo.text))
+            })
+            .collect();
         if !self.lost.is_empty() {
             failures.push(format!(
                 "{} of {} acknowledged writes are not readable (first: {})",
@@ -308,6 +306,30 @@ impl InClusterReport {
             failures.push(format!("incomplete result: {}", self.incomplete.join("; ")));
         }
         failures
+    }
+
+    fn percentile(&self, wanted: f64) -> f64 {
+        self.percentiles
+            .iter()
+            .find(|(p, _)| *p >= wanted)
+            .map_or(self.max_ms, |(_, ms)| *ms)
+    }
+}
+
+/// The SLOs an in-cluster run can judge: clauses for every route (the workers merge all routes
+/// into one histogram). A clause for one route is refused with the reason.
+///
+/// # Errors
+/// A clause that does not parse, or one that names a route.
+pub fn slos(text: &str) -> Result<Vec<Slo>, String> {
+    let parsed = crate::load::parse_slos(text).map_err(|e| e.to_string())?;
+    match parsed.iter().find(|s| s.route.is_some()) {
+        Some(slo) => Err(format!(
+            "{:?}: in-cluster load merges every route into one histogram; gate a single route \
+             with the local load (`deploycheck load --url`), or write the clause without a route",
+            slo.text
+        )),
+        None => Ok(parsed),
     }
 }
 
@@ -366,8 +388,19 @@ mod tests {
         assert!((report.max_ms - 3.0).abs() < 0.01, "{}", report.max_ms);
         assert!(
             report
-                .failures(Some(Duration::from_millis(50)), Some(0.01))
+                .failures(&slos("p95<50ms,errors<1%,p90<10ms").unwrap())
                 .is_empty()
+        );
+        let missed = report.failures(&slos("p95<1ms").unwrap());
+        assert_eq!(missed.len(), 1, "{missed:?}");
+        assert!(
+            missed[0].starts_with("SLO p95<1ms missed (actual 3.0"),
+            "{missed:?}"
+        );
+        assert!(
+            slos("POST /data:p95<250ms")
+                .unwrap_err()
+                .contains("merges every route")
         );
         assert!(
             lines[0].starts_with("started Job deploycheck-load-"),
@@ -434,7 +467,7 @@ mod tests {
         let report = run_on(cluster, &options(), &mut |_| {}).await.unwrap();
         assert_eq!(report.acknowledged, 2);
         assert_eq!(report.lost, ["load-0-1", "load-0-2"]);
-        let failures = report.failures(None, None);
+        let failures = report.failures(&[]);
         assert_eq!(failures.len(), 2, "{failures:?}");
         assert!(failures[0].starts_with("2 of 2 acknowledged writes are not readable"));
         assert!(failures[1].contains("load-1"), "{failures:?}");
