@@ -665,6 +665,28 @@ mod tests {
         );
     }
 
+    /// The whole ramp ran, and a step more, with the CPU below its target: more time adds
+    /// nothing, so the load stops before the deadline and the verdict says why.
+    #[tokio::test]
+    async fn a_ramp_that_never_reaches_the_target_stops_early_as_saturated() {
+        let mut target = flat_hpa_in_cluster(40);
+        target.profile.cluster.hpa_scale_up = Duration::from_secs(30);
+        target.profile.cluster.hpa_load_ramp = vec![8, 16];
+        target.profile.cluster.hpa_load_step = Duration::from_millis(20);
+        let outcome = scale_up_sampling(&target, "http://127.0.0.1:9", TICK).await;
+        assert_eq!(outcome.verdict, Verdict::Skip, "{outcome:?}");
+        assert!(
+            outcome
+                .detail
+                .contains("stopped after the whole ramp: throughput had stopped rising")
+                && outcome
+                    .detail
+                    .contains("the app spends too little CPU per request"),
+            "{}",
+            outcome.detail
+        );
+    }
+
     /// A cluster that cannot pull the load image: the Job goes, the port-forward driver loads
     /// instead, and the verdict says it was the fallback and why.
     #[tokio::test]
