@@ -80,6 +80,104 @@ pub fn html(report: &CheckReport) -> String {
     page
 }
 
+/// A self-contained page for `load --in-cluster`: the merged latency by percentile, requests
+/// per second and p95 over time (all workers together), each worker's figures, and what made
+/// the result incomplete. `failures` empty: it passed.
+pub fn in_cluster_load(
+    report: &crate::incluster::run::InClusterReport,
+    failures: &[String],
+) -> String {
+    let (class, label) = badge(if failures.is_empty() {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    });
+    let mut page = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>deploycheck: in-cluster load on {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
+         <h1>deploycheck in-cluster load</h1>\n<section class=\"scenario {class}\"><h2>\
+         <span class=\"badge\">{label}</span> {}</h2>\n<dl class=\"meta\"><dt>Namespace</dt><dd>{}</dd>\
+         <dt>Workers</dt><dd>{} pod(s), {} connection(s)</dd><dt>Requests</dt><dd>{} ({} req/s), {} failed</dd>\
+         <dt>Latency ms</dt><dd>p50 {} · p95 {} · p99 {} · max {}</dd><dt>Integrity</dt><dd>{} acknowledged writes, {} lost</dd></dl>\n",
+        esc(&report.url),
+        esc(&report.url),
+        esc(&report.namespace),
+        report.pods,
+        report.connections,
+        report.requests,
+        num(report.rps, 0),
+        report.failed,
+        num(report.p50_ms, 2),
+        num(report.p95_ms, 2),
+        num(report.p99_ms, 2),
+        num(report.max_ms, 2),
+        report.acknowledged,
+        report.lost.len()
+    );
+    page.push_str(&list("mismatches", failures));
+    page.push_str(&list("mismatches", &report.incomplete));
+    let percentiles: Vec<f64> = report.percentiles.iter().map(|(p, _)| *p).collect();
+    let latency = Scale {
+        unit: "ms",
+        integer: false,
+        series: vec![Series(
+            "latency ms",
+            "#7c3aed",
+            report.percentiles.iter().map(|(_, ms)| *ms).collect(),
+            "none",
+        )],
+    };
+    page.push_str(&chart(
+        "Merged latency by percentile (x: percentile)",
+        &percentiles,
+        &[latency],
+    ));
+    if !report.timeline.is_empty() {
+        let xs: Vec<f64> = report.timeline.iter().map(|t| t.0).collect();
+        let rps = Scale {
+            unit: "req/s",
+            integer: false,
+            series: vec![Series(
+                "req/s",
+                "#059669",
+                report.timeline.iter().map(|t| t.2).collect(),
+                "none",
+            )],
+        };
+        let p95 = Scale {
+            unit: "p95 ms",
+            integer: false,
+            series: vec![Series(
+                "p95 ms",
+                "#7c3aed",
+                report.timeline.iter().map(|t| t.3).collect(),
+                "5 3",
+            )],
+        };
+        page.push_str(&chart("Load over time, all workers", &xs, &[rps, p95]));
+    }
+    page.push_str(
+        "<table class=\"timeline\"><tr><th>worker</th><th>requests</th><th>req/s</th>\
+         <th>p95 ms</th><th>max ms</th><th>complete</th></tr>\n",
+    );
+    for worker in &report.per_worker {
+        let row = [
+            esc(&worker.worker),
+            worker.requests.to_string(),
+            num(worker.rps, 0),
+            num(worker.p95_ms, 2),
+            num(worker.max_ms, 2),
+            if worker.complete { "yes" } else { "no" }.to_string(),
+        ];
+        page.push_str(&format!("<tr class=\"point\">{}</tr>\n", cells(&row)));
+    }
+    page.push_str("</table>\n");
+    page.push_str(&list("advice", &report.notes));
+    page.push_str("</section>\n</body>\n</html>\n");
+    page
+}
+
 /// CSS class and badge text of a verdict.
 fn badge(verdict: Verdict) -> (&'static str, &'static str) {
     match verdict {
@@ -619,5 +717,37 @@ mod tests {
         }
         assert!(empty.contains("No scenarios ran.") && !empty.contains("<svg"));
         assert_eq!(zero.matches("<svg").count(), 5, "{zero}");
+    }
+
+    #[test]
+    fn the_in_cluster_load_page_has_its_curve_its_timeline_and_every_worker_escaped() {
+        let report = crate::incluster::run::InClusterReport {
+            namespace: "shop".into(),
+            url: "http://web:5000".into(),
+            pods: 2,
+            connections: 64,
+            requests: 1000,
+            failed: 0,
+            errors: Default::default(),
+            seconds: 10.0,
+            rps: 100.0,
+            p50_ms: 1.0,
+            p95_ms: 2.0,
+            p99_ms: 3.0,
+            max_ms: 4.0,
+            percentiles: vec![(0.0, 0.5), (50.0, 1.0), (95.0, 2.0), (100.0, 4.0)],
+            timeline: vec![(5.0, 500, 100.0, 2.0, 64), (10.0, 500, 100.0, 2.1, 64)],
+            per_worker: Vec::new(),
+            incomplete: vec!["<load-1>: never reported".into()],
+            notes: Vec::new(),
+            acknowledged: 0,
+            lost: Vec::new(),
+        };
+        let page = in_cluster_load(&report, &["SLO p95<1ms missed (actual 2.00)".into()]);
+        assert!(page.contains("Merged latency by percentile"), "{page}");
+        assert!(page.contains("Load over time, all workers"), "{page}");
+        assert!(page.contains("&lt;load-1&gt;: never reported"), "{page}");
+        assert!(page.contains("<span class=\"badge\">FAIL</span>"), "{page}");
+        assert!(!page.contains("<load-1>"), "{page}");
     }
 }
