@@ -2,7 +2,7 @@
 //! none, whatever the media type claims), compressed blobs hashed as they are read and checked
 //! against their digest, uncompressed ones read header by header with seeks over file data.
 
-use std::io::{self, BufReader, Read, Seek};
+use std::io::{self, Read, Seek, SeekFrom};
 
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
@@ -121,7 +121,7 @@ pub fn walk(
         Compression::None => {
             // Seeking over file data is what makes a big layer cheap to read; its digest would
             // need every byte, so an uncompressed layer is checked by structure and size only.
-            let mut archive = tar::Archive::new(BufReader::with_capacity(64 << 10, hashing.inner));
+            let mut archive = tar::Archive::new(SeekBuf::new(hashing.inner, 64 << 10));
             let entries = archive
                 .entries_with_seek()
                 .map_err(|e| broken(e.to_string()))?;
@@ -164,6 +164,79 @@ pub fn walk(
         info.verified = true;
     }
     Ok(info)
+}
+
+/// A read buffer that survives seeks landing inside it. tar skips each entry's padding with a
+/// seek; `BufReader` would drop its buffer there and read 64 KiB again for every small file.
+pub struct SeekBuf<R> {
+    inner: R,
+    buf: Box<[u8]>,
+    /// Next byte to hand out, and end of the valid bytes, in `buf`.
+    pos: usize,
+    filled: usize,
+    /// Position of `inner`: the stream offset just past `buf[..filled]`.
+    inner_pos: u64,
+}
+
+impl<R: Read + Seek> SeekBuf<R> {
+    pub fn new(inner: R, capacity: usize) -> SeekBuf<R> {
+        SeekBuf {
+            inner,
+            buf: vec![0; capacity].into_boxed_slice(),
+            pos: 0,
+            filled: 0,
+            inner_pos: 0,
+        }
+    }
+}
+
+impl<R: Read + Seek> Read for SeekBuf<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.filled {
+            if out.len() >= self.buf.len() {
+                // Large reads bypass the buffer.
+                let n = self.inner.read(out)?;
+                self.inner_pos += n as u64;
+                self.pos = 0;
+                self.filled = 0;
+                return Ok(n);
+            }
+            self.filled = self.inner.read(&mut self.buf)?;
+            self.inner_pos += self.filled as u64;
+            self.pos = 0;
+        }
+        let n = out.len().min(self.filled - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl<R: Read + Seek> Seek for SeekBuf<R> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let buffered_start = self.inner_pos - self.filled as u64;
+        let current = buffered_start + self.pos as u64;
+        let target = match to {
+            SeekFrom::Start(n) => i128::from(n),
+            SeekFrom::Current(d) => i128::from(current) + i128::from(d),
+            SeekFrom::End(_) => {
+                self.pos = 0;
+                self.filled = 0;
+                self.inner_pos = self.inner.seek(to)?;
+                return Ok(self.inner_pos);
+            }
+        };
+        let target = u64::try_from(target)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        if (buffered_start..=self.inner_pos).contains(&target) {
+            self.pos = (target - buffered_start) as usize;
+        } else {
+            self.pos = 0;
+            self.filled = 0;
+            self.inner_pos = self.inner.seek(SeekFrom::Start(target))?;
+        }
+        Ok(target)
+    }
 }
 
 fn read_head(section: &mut Section, head: &mut [u8]) -> io::Result<usize> {
@@ -238,4 +311,32 @@ fn visit_entry<R: Read>(
         path,
     };
     visit(&meta, &mut entry).map_err(|e| format!("{}: {}", meta.path, describe(&e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    #[test]
+    fn seekbuf_reads_like_the_stream_and_keeps_its_buffer_for_near_seeks() {
+        let data: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+        let mut reader = SeekBuf::new(Cursor::new(data.clone()), 64);
+        let mut two = [0u8; 2];
+        reader.read_exact(&mut two).unwrap();
+        assert_eq!(two, [0, 1]);
+        assert_eq!(reader.seek(SeekFrom::Current(10)).unwrap(), 12);
+        reader.read_exact(&mut two).unwrap();
+        assert_eq!(two, [12, 13]);
+        // Within the buffer: the inner reader was neither sought nor read again.
+        assert_eq!(reader.inner.position(), 64);
+        assert_eq!(reader.seek(SeekFrom::Current(5000)).unwrap(), 5014);
+        reader.read_exact(&mut two).unwrap();
+        assert_eq!(two, [data[5014], data[5015]]);
+        assert_eq!(reader.seek(SeekFrom::Start(3)).unwrap(), 3);
+        let mut rest = Vec::new();
+        reader.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, data[3..]);
+        assert!(reader.seek(SeekFrom::Current(-20_000)).is_err());
+    }
 }

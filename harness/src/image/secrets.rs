@@ -23,6 +23,17 @@ impl Secret {
     }
 }
 
+/// Bytes every recognised shape contains at a fixed offset: `-` (`-----BEGIN`, `xoxb-`), `A`
+/// (`AKIA`, `AIza`), `_` (`ghp_`, `github_pat_`, `sk_live_`). Most bytes are none of them, so
+/// the scan is one table lookup per byte; the shapes are only tried around an anchor.
+const ANCHOR: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b'-' as usize] = true;
+    table[b'A' as usize] = true;
+    table[b'_' as usize] = true;
+    table
+};
+
 /// Everything recognised in `content`, each kind once, in a single pass.
 pub fn scan(content: &[u8]) -> Vec<Secret> {
     let mut found: Vec<Secret> = Vec::new();
@@ -31,66 +42,82 @@ pub fn scan(content: &[u8]) -> Vec<Secret> {
             found.push(secret);
         }
     };
+    // A token starts a word: the byte before it is no letter or digit.
     let boundary = |i: usize| i == 0 || !content[i - 1].is_ascii_alphanumeric();
-    for i in 0..content.len() {
+    let at = |start: usize, text: &[u8]| content[start..].starts_with(text);
+    for (i, &byte) in content.iter().enumerate() {
+        if !ANCHOR[byte as usize] {
+            continue;
+        }
         let rest = &content[i..];
-        match content[i] {
-            b'-' if rest.starts_with(b"-----BEGIN ") => {
-                let label = &rest[11..rest.len().min(11 + 40)];
-                if let Some(end) = find(label, b"-----")
-                    && find(&label[..end], b"PRIVATE KEY").is_some()
+        match byte {
+            b'-' => {
+                if rest.starts_with(b"-----BEGIN ") {
+                    let label = &rest[11..rest.len().min(11 + 40)];
+                    if let Some(end) = find(label, b"-----")
+                        && find(&label[..end], b"PRIVATE KEY").is_some()
+                    {
+                        note(Secret::PrivateKey);
+                    }
+                }
+                // xoxb-…: the `-` is the fifth byte.
+                if let Some(start) = i.checked_sub(4)
+                    && at(start, b"xox")
+                    && b"abprs".contains(&content[start + 3])
+                    && boundary(start)
+                    && run(&rest[1..], |b| b.is_ascii_alphanumeric() || b == b'-') >= 20
                 {
-                    note(Secret::PrivateKey);
+                    note(Secret::Token("a Slack token"));
                 }
             }
-            b'A' if boundary(i)
-                && (rest.starts_with(b"AKIA") || rest.starts_with(b"ASIA"))
-                && run(&rest[4..], |b| b.is_ascii_uppercase() || b.is_ascii_digit()) == 16
-                // AWS documents its examples as AKIA...EXAMPLE; SDKs ship them.
-                && !rest[4..20].ends_with(b"EXAMPLE") =>
-            {
-                note(Secret::Token("an AWS access key id"));
+            b'A' if boundary(i) => {
+                if (rest.starts_with(b"AKIA") || rest.starts_with(b"ASIA"))
+                    && run(&rest[4..], |b| b.is_ascii_uppercase() || b.is_ascii_digit()) == 16
+                    // AWS documents its examples as AKIA...EXAMPLE; SDKs ship them.
+                    && !rest[4..20].ends_with(b"EXAMPLE")
+                {
+                    note(Secret::Token("an AWS access key id"));
+                }
+                if rest.starts_with(b"AIza")
+                    && run(&rest[4..], |b| {
+                        b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+                    }) == 35
+                {
+                    note(Secret::Token("a Google API key"));
+                }
             }
-            b'A' if boundary(i)
-                && rest.starts_with(b"AIza")
-                && run(&rest[4..], |b| {
-                    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
-                }) == 35 =>
-            {
-                note(Secret::Token("a Google API key"));
-            }
-            b'g' if boundary(i) && is_github_token(rest) => {
-                note(Secret::Token("a GitHub token"));
-            }
-            b'x' if boundary(i)
-                && rest.len() > 5
-                && rest.starts_with(b"xox")
-                && b"abprs".contains(&rest[3])
-                && rest[4] == b'-'
-                && run(&rest[5..], |b| b.is_ascii_alphanumeric() || b == b'-') >= 20 =>
-            {
-                note(Secret::Token("a Slack token"));
-            }
-            b's' if boundary(i)
-                && (rest.starts_with(b"sk_live_") || rest.starts_with(b"rk_live_"))
-                && run(&rest[8..], |b| b.is_ascii_alphanumeric()) >= 24 =>
-            {
-                note(Secret::Token("a Stripe live key"));
+            b'_' => {
+                // ghp_…, gho_, ghu_, ghs_, ghr_: the `_` is the fourth byte.
+                if let Some(start) = i.checked_sub(3)
+                    && at(start, b"gh")
+                    && b"pousr".contains(&content[start + 2])
+                    && boundary(start)
+                    && run(&rest[1..], |b| b.is_ascii_alphanumeric()) >= 36
+                {
+                    note(Secret::Token("a GitHub token"));
+                }
+                if let Some(start) = i.checked_sub(6)
+                    && at(start, b"github_pat_")
+                    && boundary(start)
+                    && run(&content[start + 11..], |b| {
+                        b.is_ascii_alphanumeric() || b == b'_'
+                    }) >= 22
+                {
+                    note(Secret::Token("a GitHub token"));
+                }
+                // sk_live_…, rk_live_…: the first `_` is the third byte.
+                if let Some(start) = i.checked_sub(2)
+                    && (at(start, b"sk_live_") || at(start, b"rk_live_"))
+                    && boundary(start)
+                    && run(&content[start + 8..], |b| b.is_ascii_alphanumeric()) >= 24
+                {
+                    note(Secret::Token("a Stripe live key"));
+                }
             }
             _ => {}
         }
     }
     found
-}
-
-fn is_github_token(rest: &[u8]) -> bool {
-    for prefix in [&b"ghp_"[..], b"gho_", b"ghu_", b"ghs_", b"ghr_"] {
-        if rest.starts_with(prefix) && run(&rest[4..], |b| b.is_ascii_alphanumeric()) >= 36 {
-            return true;
-        }
-    }
-    rest.starts_with(b"github_pat_")
-        && run(&rest[11..], |b| b.is_ascii_alphanumeric() || b == b'_') >= 22
 }
 
 /// Length of the leading run of bytes that satisfy `accept`.
@@ -281,6 +308,18 @@ mod tests {
         let github = format!("ghp_{}", "a1B2".repeat(9));
         assert_eq!(scan(github.as_bytes()), [Secret::Token("a GitHub token")]);
         assert!(scan(b"ghp_short").is_empty());
+        let pat = format!("token: github_pat_{}", "A1_b".repeat(6));
+        assert_eq!(scan(pat.as_bytes()), [Secret::Token("a GitHub token")]);
+        let slack = format!("xoxb-{}", "1234567890-ab".repeat(2));
+        assert_eq!(scan(slack.as_bytes()), [Secret::Token("a Slack token")]);
+        let stripe = format!("key=sk_live_{}", "a1B2c3".repeat(4));
+        assert_eq!(
+            scan(stripe.as_bytes()),
+            [Secret::Token("a Stripe live key")]
+        );
+        let google = format!("AIza{}", &"Sy-_0123456".repeat(4)[..35]);
+        assert_eq!(scan(google.as_bytes()), [Secret::Token("a Google API key")]);
+        assert!(scan(b"my_var = some_function(x) - 1; -- ASCII").is_empty());
     }
 
     #[test]
