@@ -588,6 +588,30 @@ mod tests {
     }
 
     #[test]
+    fn truncated_or_damaged_archives_never_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let damaged = dir.path().join("damaged.tar");
+        for layout in [
+            Layout::DockerArchive,
+            Layout::DockerOciArchive,
+            Layout::OciArchive,
+        ] {
+            let good = std::fs::read(messy().write(layout, &dir.path().join("good.tar"))).unwrap();
+            let step = (good.len() / 97).max(1);
+            for cut in (0..good.len()).step_by(step) {
+                std::fs::write(&damaged, &good[..cut]).unwrap();
+                let _ = check(&damaged, &Options::new(5000));
+                let mut flipped = good.clone();
+                flipped[cut] ^= 0xa5;
+                std::fs::write(&damaged, &flipped).unwrap();
+                if let Err(error) = check(&damaged, &Options::new(5000)) {
+                    assert_eq!(error.to_string().lines().count(), 1, "{error}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn bad_inputs_are_one_sentence_errors() {
         let dir = tempfile::tempdir().unwrap();
         let error = |path: &Path| check(path, &Options::new(5000)).unwrap_err().to_string();
