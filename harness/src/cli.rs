@@ -130,9 +130,13 @@ pub struct LocalArgs {
     /// Shell command that restarts your database (only with --url).
     #[arg(long, value_name = "CMD", requires = "url")]
     pub db_restart: Option<String>,
-    /// Load duration.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    pub load_duration: std::time::Duration,
+    /// Load duration [default: the profile's load.local.duration].
+    #[arg(long, value_parser = parse_duration)]
+    pub load_duration: Option<std::time::Duration>,
+    /// Requests per second across every user, 0 for unpaced [default: the profile's
+    /// load.local.rate].
+    #[arg(long)]
+    pub load_rate: Option<u32>,
     /// Skip the load step (reported as skipped).
     #[arg(long)]
     pub skip_load: bool,
@@ -158,9 +162,18 @@ pub struct LoadArgs {
     /// Request mix [default: the profile's load.mix].
     #[arg(long, value_enum)]
     pub mix: Option<crate::load::Mix>,
-    /// Gates, e.g. "p95<250ms,errors<1%,rps>100" [default: the profile's load.slo].
+    /// Gates, per route or for every route, e.g. "GET /:p95<50ms,POST /data:p95<250ms,errors<1%"
+    /// [default: the profile's load.slo]. A whole-list GET /data is judged per 1,000 documents
+    /// by a clause for every route; "GET /data:p95<100ms/1000docs" names it.
     #[arg(long)]
     pub slo: Option<String>,
+    /// Requests per second across every user, 0 for unpaced [default: the profile's load.rate].
+    #[arg(long)]
+    pub rate: Option<u32>,
+    /// How GET /data is read: "whole", or PARAM=SIZE for an app that pages, e.g. "limit=100"
+    /// [default: the profile's load.list_read].
+    #[arg(long, value_name = "whole|PARAM=SIZE")]
+    pub list_read: Option<String>,
     /// Write the summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -422,31 +435,20 @@ async fn run_load(args: &LoadArgs, profile: Option<&str>) -> u8 {
         Ok(profile) => profile,
         Err(code) => return code,
     };
-    let defaults = &profile.load;
-    let settings = (|| -> Result<crate::load::Settings, String> {
-        Ok(crate::load::Settings {
-            base_url: args.url.clone(),
-            users: args.users.unwrap_or(defaults.users as usize),
-            hatch_rate: args.hatch_rate.unwrap_or(defaults.hatch_rate as usize),
-            duration: match args.duration {
-                Some(duration) => duration,
-                None => parse_duration(&defaults.duration)
-                    .map_err(|e| format!("profile load.duration: {e}"))?,
-            },
-            mix: match args.mix {
-                Some(mix) => mix,
-                None => defaults
-                    .mix
-                    .parse()
-                    .map_err(|e| format!("profile load.mix: {e}"))?,
-            },
-            slos: crate::load::parse_slos(args.slo.as_deref().unwrap_or(&defaults.slo))
-                .map_err(|e| format!("SLO {e}"))?,
+    let overrides = crate::load::Overrides {
+        users: args.users,
+        hatch_rate: args.hatch_rate,
+        duration: args.duration,
+        mix: args.mix,
+        slo: args.slo.clone(),
+        rate: args.rate,
+        list_read: args.list_read.clone(),
+    };
+    let settings = match crate::load::Settings::for_load(&args.url, &profile.load, &overrides) {
+        Ok(settings) => crate::load::Settings {
             goose_html: args.html.clone(),
-        })
-    })();
-    let settings = match settings {
-        Ok(settings) => settings,
+            ..settings
+        },
         Err(error) => {
             eprintln!("deploycheck load: {error}");
             return exit::USAGE;
@@ -478,20 +480,17 @@ async fn run_local(args: &LocalArgs, profile: Option<&str>) -> u8 {
         Ok(profile) => profile,
         Err(code) => return code,
     };
-    let load_settings = |url: &str| -> Result<Option<crate::load::Settings>, String> {
-        if args.skip_load {
-            return Ok(None);
-        }
-        Ok(Some(crate::load::Settings {
-            base_url: url.to_string(),
-            users: profile.load.users as usize,
-            hatch_rate: profile.load.hatch_rate as usize,
-            duration: args.load_duration,
-            mix: crate::load::Mix::Mixed,
-            slos: crate::load::parse_slos(&profile.load.slo)
-                .map_err(|e| format!("profile load.slo: {e}"))?,
-            goose_html: None,
-        }))
+    let load_settings = |url: &str| {
+        (!args.skip_load)
+            .then(|| {
+                crate::load::Settings::for_local(
+                    url,
+                    &profile.load,
+                    args.load_duration,
+                    args.load_rate,
+                )
+            })
+            .transpose()
     };
     let result = match &args.url {
         Some(url) => {

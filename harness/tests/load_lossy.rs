@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use deploycheck::load::{self, Mix, Settings};
+use deploycheck::load::{self, ListRead, Mix, Settings};
 use serde_json::Value;
 
 type Store = Arc<Mutex<(u64, Vec<Value>)>>;
@@ -48,6 +48,8 @@ async fn lost_acknowledged_writes_fail_the_run() {
         duration: Duration::from_secs(2),
         mix: Mix::Write,
         slos: load::parse_slos("errors<1%").unwrap(),
+        rate: None,
+        list_read: ListRead::Whole,
         goose_html: None,
     })
     .await
@@ -60,7 +62,7 @@ async fn lost_acknowledged_writes_fail_the_run() {
     );
     assert!(!summary.lost_examples.is_empty());
     assert!(
-        summary.slos.iter().all(|s| s.met),
+        summary.slos.iter().all(|s| s.met()),
         "fast and error-free, yet it lost data"
     );
     assert!(!summary.passed());

@@ -1,10 +1,12 @@
 //! A bounded Goose run against the reference app on a real database: requests flow, latencies
-//! are measured, every acknowledged write is read back, the SLO gates pass. (One load run per
-//! process: Goose installs process-wide handlers.)
+//! are measured, every acknowledged write is read back, the SLO gates pass, and `GET /data`
+//! reads one page the way the reference profile says the app pages. (One load run per process:
+//! Goose installs process-wide handlers.)
 
 use std::time::Duration;
 
-use deploycheck::load::{self, Mix, Settings};
+use deploycheck::load::{self, Mix, Route, Settings};
+use deploycheck::profile::Profile;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reference_app_keeps_every_acknowledged_write_under_load() {
@@ -29,6 +31,13 @@ async fn the_reference_app_keeps_every_acknowledged_write_under_load() {
         duration: Duration::from_secs(3),
         mix: Mix::Mixed,
         slos: load::parse_slos("errors<1%,p99<5s").unwrap(),
+        rate: None,
+        list_read: Profile::built_in("reference")
+            .unwrap()
+            .load
+            .list_read
+            .parse()
+            .unwrap(),
         goose_html: None,
     })
     .await
@@ -43,11 +52,17 @@ async fn the_reference_app_keeps_every_acknowledged_write_under_load() {
         // Back-filled requests only add latency: the corrected tail is never shorter.
         assert!(corrected.max >= summary.latency_ms.p50, "{corrected:?}");
     }
-    for route in ["GET /", "POST /data", "GET /data"] {
+    for route in Route::ALL {
         assert!(
-            summary.latency_ms_by_route.contains_key(route),
+            summary.routes[&route].latency_ms.p99 > 0.0,
             "{route}: {summary:#?}"
         );
     }
+    let list = summary.routes[&Route::List].list.as_ref().unwrap();
+    assert_eq!(list.path, "/data?limit=100");
+    assert!(
+        list.answers_counted > 0 && !list.paging_ignored,
+        "the reference app honours ?limit=: {list:#?}"
+    );
     assert!(summary.passed(), "{summary:#?}");
 }
