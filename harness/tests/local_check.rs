@@ -1,5 +1,6 @@
-//! `deploycheck local`: the whole part-1 check on the reference stack, a skipped restart that
-//! is reported as skipped, a failing restart command, and data lost across a restart.
+//! `deploycheck local`: the whole part-1 check on the reference stack with the command's own
+//! defaults, an app that errors failing its load, a skipped restart that is reported as
+//! skipped, a failing restart command, and data lost across a restart.
 
 use std::process::Output;
 use std::sync::{Arc, Mutex};
@@ -73,7 +74,8 @@ async fn serve(router: Router) -> String {
 
 #[tokio::test]
 async fn the_reference_stack_passes_part_one_including_a_database_restart() {
-    let out = deploycheck(&["local", "--load-duration", "2s"]).await;
+    // Exactly what the README tells a newcomer to run: no flag loosens anything.
+    let out = deploycheck(&["local"]).await;
     let stdout = text(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -89,6 +91,16 @@ async fn the_reference_stack_passes_part_one_including_a_database_restart() {
         stdout.contains("lost") && stdout.contains(", 0 lost"),
         "{stdout}"
     );
+    // The reference profile's SLOs, judged per route, and the list read one page at a time.
+    let profile = Profile::built_in("reference").unwrap();
+    for slo in profile.load.slo.split(',') {
+        assert!(stdout.contains(&format!("SLO {slo}")), "{slo}: {stdout}");
+    }
+    assert!(!stdout.contains("MISSED"), "{stdout}");
+    assert!(
+        stdout.contains("read one page (/data?limit=100)"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("database restart: PASS  recovered in"),
         "{stdout}"
@@ -98,6 +110,48 @@ async fn the_reference_stack_passes_part_one_including_a_database_restart() {
         "{stdout}"
     );
     assert!(stdout.ends_with("local check PASSED\n"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_that_fails_some_writes_fails_the_load_of_local() {
+    type Store = Arc<Mutex<(u64, Vec<Value>)>>;
+    async fn flaky_insert(
+        State(store): State<Store>,
+        axum::Json(document): axum::Json<Value>,
+    ) -> (axum::http::StatusCode, &'static str) {
+        let mut store = store.lock().unwrap();
+        store.0 += 1;
+        if store.0 % 10 == 0 {
+            // One write in ten: a pool that is too small, a timeout, a crash in a handler.
+            return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "oops");
+        }
+        store.1.push(document);
+        (
+            axum::http::StatusCode::CREATED,
+            r#"{"status":"Data inserted"}"#,
+        )
+    }
+    async fn list(State(store): State<Store>) -> axum::Json<Value> {
+        axum::Json(Value::Array(store.lock().unwrap().1.clone()))
+    }
+    let router = Router::new()
+        .route("/", get(|| async { "hi" }))
+        .route("/data", get(list).post(flaky_insert))
+        .with_state(Store::default());
+    let url = serve(router).await;
+    let out = deploycheck(&["--profile", "flask-mongo", "local", "--url", &url]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let write_errors = stdout
+        .lines()
+        .find(|l| l.contains("SLO errors<1%") && l.contains("POST /data"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(write_errors.contains("MISSED"), "{write_errors}");
+    assert!(
+        stdout.contains(", 0 lost"),
+        "it errs, it does not lose: {stdout}"
+    );
+    assert!(stdout.ends_with("local check FAILED\n"), "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -70,13 +70,18 @@ async fn load(world: &mut DeployWorld, users: usize, seconds: u64, mix: String, 
     .await;
 }
 
+/// Asserts every SLO result of a load summary was met.
+fn all_met(summary: &Value) {
+    let slos = summary["slos"].as_array().expect("slos");
+    assert!(!slos.is_empty(), "no SLO was evaluated: {summary}");
+    for slo in slos {
+        assert_eq!(slo["verdict"], "met", "{slo}");
+    }
+}
+
 #[then("every SLO is met")]
 fn slos_met(world: &mut DeployWorld) {
-    let slos = report(world)["slos"].as_array().expect("slos").clone();
-    assert!(!slos.is_empty(), "no SLO was evaluated");
-    for slo in slos {
-        assert_eq!(slo["met"], true, "{slo}");
-    }
+    all_met(report(world));
 }
 
 #[then("every acknowledged write is readable afterwards")]
@@ -92,9 +97,9 @@ fn nothing_lost(world: &mut DeployWorld) {
 
 #[then(expr = "latency percentiles are reported for {string}, {string} and {string}")]
 fn percentiles(world: &mut DeployWorld, a: String, b: String, c: String) {
-    let by_route = &report(world)["latency_ms_by_route"];
+    let by_route = &report(world)["routes"];
     for route in [a, b, c] {
-        let p99 = by_route[&route]["p99"]
+        let p99 = by_route[&route]["latency_ms"]["p99"]
             .as_f64()
             .unwrap_or_else(|| panic!("no p99 for {route}: {by_route}"));
         assert!(p99 > 0.0, "{route}: {by_route}");
@@ -116,7 +121,8 @@ fn refused(world: &mut DeployWorld, message: String) {
 
 #[when("the local check runs on the reference stack")]
 async fn local_reference(world: &mut DeployWorld) {
-    with_json_report(world, &["local", "--load-duration", "2s"]).await;
+    // The command exactly as a newcomer types it: its defaults are the ones under test.
+    with_json_report(world, &["local"]).await;
 }
 
 #[when("the local check runs against it without a restart command")]
@@ -132,6 +138,40 @@ fn contract_passes(world: &mut DeployWorld) {
     for check in checks {
         assert_eq!(check["verdict"], "pass", "{check}");
     }
+}
+
+#[then(expr = "the load meets the {string} profile's SLOs on every route")]
+fn load_meets_profile(world: &mut DeployWorld, profile: String) {
+    let load = &report(world)["load"];
+    assert_eq!(load["outcome"], "ran", "{load}");
+    all_met(load);
+    // Judged against the profile's own clauses, not a looser set of the feature's.
+    let profile = deploycheck::profile::Profile::built_in(&profile).expect("a built-in profile");
+    let judged: std::collections::BTreeSet<&str> = load["slos"]
+        .as_array()
+        .expect("slos")
+        .iter()
+        .filter_map(|r| r["slo"].as_str())
+        .collect();
+    let asked: std::collections::BTreeSet<&str> = profile.load.slo.split(',').collect();
+    assert_eq!(judged, asked, "{load}");
+    for route in ["GET /", "POST /data", "GET /data"] {
+        assert!(
+            load["slos"]
+                .as_array()
+                .expect("slos")
+                .iter()
+                .any(|r| r["route"] == route),
+            "no SLO judged {route}: {load}"
+        );
+    }
+}
+
+#[then(expr = "the list route is read one page at a time with {string}")]
+fn list_paged(world: &mut DeployWorld, path: String) {
+    let list = &report(world)["load"]["routes"]["GET /data"]["list"];
+    assert_eq!(list["path"], path.as_str(), "{list}");
+    assert_eq!(list["paging_ignored"], false, "{list}");
 }
 
 #[then("the database restart passes with every acknowledged write still there")]
