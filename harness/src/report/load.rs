@@ -109,9 +109,11 @@ fn list_rule(list: &ListSummary) -> String {
     let sizes = if list.answers_counted == 0 {
         "no answer was a JSON array, so no document was counted".to_string()
     } else {
+        // Per 1,000 documents only where it is the rule: a page of fewer counts as 1,000.
         let per_1000 = list
             .per_1000_documents_ms
             .as_ref()
+            .filter(|_| list.grows())
             .map(|p| format!(", p95 {:.2} ms per 1,000 documents", p.p95))
             .unwrap_or_default();
         format!(
@@ -237,7 +239,7 @@ mod tests {
                 && text.ends_with("judged like any route"),
             "{text}"
         );
-        assert!(text.contains("answers of 3..100 documents"), "{text}");
+        assert!(text.contains("answers of 3..100 documents;"), "{text}");
         let text = list_rule(&list(page, 700, true));
         assert!(text.contains("ignored the page size 100"), "{text}");
         let text = list_rule(&list(ListRead::Whole, 700, false));
