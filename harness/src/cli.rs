@@ -147,9 +147,13 @@ pub struct LocalArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct LoadArgs {
-    /// Base URL of the app; loopback only (port-forward a cluster Service).
-    #[arg(long)]
-    pub url: String,
+    /// Base URL of the app; loopback only (port-forward a cluster Service, or --in-cluster).
+    #[arg(
+        long,
+        required_unless_present = "in_cluster",
+        conflicts_with = "in_cluster"
+    )]
+    pub url: Option<String>,
     /// Concurrent users [default: the profile's load.users].
     #[arg(long)]
     pub users: Option<usize>,
@@ -177,9 +181,36 @@ pub struct LoadArgs {
     /// Write the summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
-    /// Write Goose's own HTML report to this file.
+    /// Write Goose's own HTML report to this file (with --in-cluster: deploycheck's page with the
+    /// merged percentile curve and the load over time).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Load from worker pods inside the cluster (a Job of the harness image, cluster.load_image)
+    /// on a Service by name, instead of from this machine; histograms merged exactly.
+    #[arg(long, help_heading = "In the cluster")]
+    pub in_cluster: bool,
+    /// Kube context [default: the kubeconfig's current context].
+    #[arg(long, requires = "in_cluster", help_heading = "In the cluster")]
+    pub context: Option<String>,
+    /// Namespace of the Service [default: default].
+    #[arg(
+        long,
+        short = 'n',
+        requires = "in_cluster",
+        help_heading = "In the cluster"
+    )]
+    pub namespace: Option<String>,
+    /// The Service to load, NAME or NAME:PORT [default: the profile's app Service and port].
+    #[arg(
+        long,
+        value_name = "NAME[:PORT]",
+        requires = "in_cluster",
+        help_heading = "In the cluster"
+    )]
+    pub service: Option<String>,
+    /// Worker pods [default: the profile's cluster.hpa_load_pods].
+    #[arg(long, requires = "in_cluster", help_heading = "In the cluster")]
+    pub workers: Option<usize>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -291,9 +322,9 @@ fn run_lint(args: &LintArgs, profile: Option<&str>) -> u8 {
         rules.into_iter().chain(crate::image::catalogue()).collect()
     };
     for path in &inputs.images {
-        match image_options(None, &profile).and_then(|options| {
-            crate::image::check(path, &options).map_err(|e| e.to_string())
-        }) {
+        match image_options(None, &profile)
+            .and_then(|options| crate::image::check(path, &options).map_err(|e| e.to_string()))
+        {
             Ok(report) => findings.extend(report.findings),
             Err(error) => {
                 eprintln!("deploycheck lint: {error}");
@@ -430,11 +461,133 @@ async fn run_api(args: &ApiArgs, profile: Option<&str>) -> u8 {
     }
 }
 
+/// `load --in-cluster`: worker pods on a Service by name, progress on stderr, the merged
+/// figures on stdout, exit 1 on a missed SLO, a lost write or an incomplete result.
+async fn run_load_in_cluster(args: &LoadArgs, profile: &Profile) -> u8 {
+    use crate::incluster::run::{InClusterOptions, run_on, slos};
+    let fail = |error: String| {
+        eprintln!("deploycheck load --in-cluster: {error}");
+        exit::USAGE
+    };
+    let gates = match slos(args.slo.as_deref().unwrap_or("errors<1%")) {
+        Ok(gates) => gates,
+        Err(error) => return fail(error),
+    };
+    let (service, port) = match args.service.as_deref() {
+        None => (profile.app.service.clone(), Some(profile.app.port)),
+        Some(text) => match text.split_once(':') {
+            None => (text.to_string(), None),
+            Some((name, port)) => match port.parse() {
+                Ok(port) => (name.to_string(), Some(port)),
+                Err(_) => return fail(format!("--service {text}: the port is not a number")),
+            },
+        },
+    };
+    let (client, context) = match crate::cluster::connect(args.context.as_deref()).await {
+        Ok(found) => found,
+        Err(error) => return fail(error.to_string()),
+    };
+    let cluster = std::sync::Arc::new(crate::cluster::KubeCluster::new(client, context));
+    let options = InClusterOptions {
+        namespace: args.namespace.clone().unwrap_or_else(|| "default".into()),
+        service,
+        port,
+        image: profile.cluster.load_image.clone(),
+        pods: args.workers.unwrap_or(profile.cluster.hpa_load_pods).max(1),
+        connections: args.users.unwrap_or(profile.load.users as usize).max(1),
+        duration: match args.duration {
+            Some(duration) => duration,
+            None => match parse_duration(&profile.load.duration) {
+                Ok(duration) => duration,
+                Err(error) => return fail(error),
+            },
+        },
+        // The workers know the local load's named mixes by the same names.
+        mix: args
+            .mix
+            .and_then(|mix| mix.to_possible_value())
+            .map_or_else(|| "GET /".to_string(), |name| name.get_name().to_string()),
+    };
+    let report = match run_on(cluster, &options, &mut |line| eprintln!("{line}")).await {
+        Ok(report) => report,
+        Err(error) => return fail(error.to_string()),
+    };
+    if let Some(path) = &args.json
+        && let Err(error) = std::fs::write(
+            path,
+            serde_json::to_string_pretty(&report).unwrap_or_default(),
+        )
+    {
+        return fail(format!("cannot write {}: {error}", path.display()));
+    }
+    println!(
+        "{} worker pod(s), {} connection(s) on {}: {} requests ({:.0} req/s), {} failed\n\
+         latency ms  p50 {:.2}  p95 {:.2}  p99 {:.2}  max {:.2}",
+        report.pods,
+        report.connections,
+        report.url,
+        report.requests,
+        report.rps,
+        report.failed,
+        report.p50_ms,
+        report.p95_ms,
+        report.p99_ms,
+        report.max_ms
+    );
+    for worker in &report.per_worker {
+        println!(
+            "  {:<32} {:>9} requests {:>8.0} req/s  p95 {:>8.2} ms{}",
+            worker.worker,
+            worker.requests,
+            worker.rps,
+            worker.p95_ms,
+            if worker.complete {
+                ""
+            } else {
+                "  (incomplete)"
+            }
+        );
+    }
+    if report.acknowledged > 0 {
+        println!(
+            "integrity  {} acknowledged writes, {} lost",
+            report.acknowledged,
+            report.lost.len()
+        );
+    }
+    for note in &report.notes {
+        println!("note: {note}");
+    }
+    let failures = report.failures(&gates);
+    if let Some(path) = &args.html
+        && let Err(error) = std::fs::write(
+            path,
+            crate::report::html::in_cluster_load(&report, &failures),
+        )
+    {
+        return fail(format!("cannot write {}: {error}", path.display()));
+    }
+    if failures.is_empty() {
+        println!("in-cluster load PASSED");
+        exit::OK
+    } else {
+        for failure in &failures {
+            println!("FAIL {failure}");
+        }
+        println!("in-cluster load FAILED");
+        exit::FAILED
+    }
+}
+
 async fn run_load(args: &LoadArgs, profile: Option<&str>) -> u8 {
     let profile = match resolve_profile(profile, "load") {
         Ok(profile) => profile,
         Err(code) => return code,
     };
+    if args.in_cluster {
+        return run_load_in_cluster(args, &profile).await;
+    }
+    let url = args.url.clone().unwrap_or_default();
     let overrides = crate::load::Overrides {
         users: args.users,
         hatch_rate: args.hatch_rate,
@@ -444,7 +597,7 @@ async fn run_load(args: &LoadArgs, profile: Option<&str>) -> u8 {
         rate: args.rate,
         list_read: args.list_read.clone(),
     };
-    let settings = match crate::load::Settings::for_load(&args.url, &profile.load, &overrides) {
+    let settings = match crate::load::Settings::for_load(&url, &profile.load, &overrides) {
         Ok(settings) => crate::load::Settings {
             goose_html: args.html.clone(),
             ..settings
@@ -768,7 +921,10 @@ fn run_image(args: &ImageArgs, profile: Option<&str>) -> u8 {
                 let _ = std::fs::create_dir_all(dir);
             }
             if let Err(error) = std::fs::write(file, text) {
-                eprintln!("deploycheck image: cannot write {}: {error}", file.display());
+                eprintln!(
+                    "deploycheck image: cannot write {}: {error}",
+                    file.display()
+                );
                 return exit::USAGE;
             }
         }

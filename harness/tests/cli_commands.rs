@@ -248,3 +248,39 @@ fn config_is_the_same_as_profile() {
         text(&out.stderr)
     );
 }
+
+/// `load --in-cluster` needs nothing local and loads nothing before its gates and cluster are
+/// known: a per-route SLO (the workers merge every route) and a missing kubeconfig are each one
+/// sentence and exit 2; `--url` and `--in-cluster` exclude each other.
+#[test]
+fn in_cluster_load_refuses_what_it_cannot_judge_or_reach_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let route = deploycheck(
+        &["load", "--in-cluster", "--slo", "POST /data:p95<250ms"],
+        dir.path(),
+    );
+    assert_eq!(route.status.code(), Some(2));
+    assert!(
+        text(&route.stderr).contains("in-cluster load merges every route into one histogram"),
+        "{}",
+        text(&route.stderr)
+    );
+    let unreachable = Command::cargo_bin("deploycheck")
+        .unwrap()
+        .args(["load", "--in-cluster"])
+        .current_dir(dir.path())
+        .env("KUBECONFIG", dir.path().join("missing"))
+        .output()
+        .unwrap();
+    assert_eq!(unreachable.status.code(), Some(2));
+    assert!(
+        text(&unreachable.stderr).contains("no usable kubeconfig"),
+        "{}",
+        text(&unreachable.stderr)
+    );
+    let both = deploycheck(
+        &["load", "--in-cluster", "--url", "http://127.0.0.1:1"],
+        dir.path(),
+    );
+    assert_eq!(both.status.code(), Some(2));
+}
