@@ -38,7 +38,7 @@ print(f"{load['requests']} requests, " + "  ".join(parts)
 PY
 }
 
-echo "deploycheck local $*, $RUNS runs"
+echo "deploycheck local${*:+ $*}, $RUNS runs"
 passed=0
 failed=0
 for run in $(seq 1 "$RUNS"); do
