@@ -61,6 +61,14 @@ pub async fn serve(
     let draining = state.draining.clone();
     let store = state.store.clone();
     let router = app(state, config.request_timeout);
+    // Without TCP_NODELAY a streamed body (GET /data) waits ~40 ms on each kept-alive
+    // connection for the client's delayed ACK (Nagle): p50 48 ms for a 100-document page
+    // against 0.1 ms for GET / (measured with the local load, issue 12).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::warn!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
         shutdown.await;
         draining.store(true, Ordering::Relaxed);
