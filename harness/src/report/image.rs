@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use super::xml_escape;
 use crate::image::ci::CiStatus;
 use crate::image::rules::human_bytes;
 use crate::image::{ImageReport, inventory::Ecosystem};
@@ -235,55 +234,9 @@ pub fn json(report: &ImageReport) -> String {
 
 /// One test case per rule, as `lint` writes them, so dashboards list what was checked.
 pub fn junit(report: &ImageReport, rules: &[&Rule]) -> String {
-    let findings = &report.findings;
-    let failures = rules
-        .iter()
-        .filter(|r| findings.iter().any(|f| f.rule == r.id))
-        .count();
-    let mut out = String::new();
-    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"deploycheck image\" tests=\"{}\" failures=\"{failures}\">",
-        rules.len()
-    );
-    let _ = writeln!(
-        out,
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\">",
-        xml_escape(&report.image),
-        rules.len()
-    );
-    for rule in rules {
-        let mine: Vec<&Finding> = findings.iter().filter(|f| f.rule == rule.id).collect();
-        let name = xml_escape(&format!("{} {}", rule.id, rule.why));
-        if mine.is_empty() {
-            let _ = writeln!(out, "    <testcase classname=\"image\" name=\"{name}\"/>");
-            continue;
-        }
-        let _ = writeln!(out, "    <testcase classname=\"image\" name=\"{name}\">");
-        let text: String = mine
-            .iter()
-            .map(|f| {
-                format!(
-                    "{} {}: {}\nfix: {}\n",
-                    f.severity.as_str(),
-                    f.object,
-                    f.message,
-                    f.hint
-                )
-            })
-            .collect();
-        let _ = writeln!(
-            out,
-            "      <failure message=\"{}\" type=\"{}\">{}</failure>",
-            xml_escape(&format!("{} finding(s): {}", mine.len(), mine[0].message)),
-            rule.severity.as_str(),
-            xml_escape(&text)
-        );
-        out.push_str("    </testcase>\n");
-    }
-    out.push_str("  </testsuite>\n</testsuites>\n");
-    out
+    super::lint::junit_by_rule("image", &report.image, &report.findings, rules, |_| {
+        String::new()
+    })
 }
 
 /// SARIF 2.1.0 with the image file as every result's location, as `lint` writes it.

@@ -100,6 +100,20 @@ pub fn json(findings: &[Finding], scope: Scope) -> String {
 /// One test case per rule: CI dashboards then list what was checked, not only what failed,
 /// and each failure carries the full text of every finding of its rule.
 pub fn junit(findings: &[Finding], rules: &[&Rule]) -> String {
+    junit_by_rule("lint", "lint", findings, rules, |f| {
+        format!("{}:{} ", f.origin, f.line)
+    })
+}
+
+/// The JUnit document `lint` and `image` share: suite `deploycheck COMMAND` holding `suite`,
+/// one test case of class `command` per rule, each finding's text led by its `location`.
+pub(super) fn junit_by_rule(
+    command: &str,
+    suite: &str,
+    findings: &[Finding],
+    rules: &[&Rule],
+    location: impl Fn(&Finding) -> String,
+) -> String {
     let failures = rules
         .iter()
         .filter(|r| findings.iter().any(|f| f.rule == r.id))
@@ -108,29 +122,35 @@ pub fn junit(findings: &[Finding], rules: &[&Rule]) -> String {
     out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
-        "<testsuites name=\"deploycheck lint\" tests=\"{}\" failures=\"{failures}\">",
+        "<testsuites name=\"deploycheck {command}\" tests=\"{}\" failures=\"{failures}\">",
         rules.len()
     );
     let _ = writeln!(
         out,
-        "  <testsuite name=\"lint\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\">",
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\">",
+        xml_escape(suite),
         rules.len()
     );
     for rule in rules {
         let mine: Vec<&Finding> = findings.iter().filter(|f| f.rule == rule.id).collect();
         let name = xml_escape(&format!("{} {}", rule.id, rule.why));
         if mine.is_empty() {
-            let _ = writeln!(out, "    <testcase classname=\"lint\" name=\"{name}\"/>");
+            let _ = writeln!(
+                out,
+                "    <testcase classname=\"{command}\" name=\"{name}\"/>"
+            );
             continue;
         }
-        let _ = writeln!(out, "    <testcase classname=\"lint\" name=\"{name}\">");
+        let _ = writeln!(
+            out,
+            "    <testcase classname=\"{command}\" name=\"{name}\">"
+        );
         let text: String = mine
             .iter()
             .map(|f| {
                 format!(
-                    "{}:{} {} {}: {}\nfix: {}\n",
-                    f.origin,
-                    f.line,
+                    "{}{} {}: {}\nfix: {}\n",
+                    location(f),
                     f.severity.as_str(),
                     f.object,
                     f.message,
