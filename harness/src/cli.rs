@@ -289,18 +289,23 @@ pub async fn run() -> ExitCode {
     ExitCode::from(code)
 }
 
+/// `--rules` of `lint` and `image`: id, severity, why and the fix, one rule a block.
+fn print_rules(rules: &[&lint::Rule]) {
+    for rule in rules {
+        println!(
+            "{}  {:<7}  {}\n                  fix: {}",
+            rule.id,
+            rule.severity.as_str(),
+            rule.why,
+            rule.hint
+        );
+    }
+}
+
 fn run_lint(args: &LintArgs, profile: Option<&str>) -> u8 {
     let rules = lint::catalogue();
     if args.rules {
-        for rule in &rules {
-            println!(
-                "{}  {:<7}  {}\n                  fix: {}",
-                rule.id,
-                rule.severity.as_str(),
-                rule.why,
-                rule.hint
-            );
-        }
+        print_rules(&rules);
         return exit::OK;
     }
     let profile = match resolve_profile(profile, "lint") {
@@ -863,15 +868,7 @@ fn run_image(args: &ImageArgs, profile: Option<&str>) -> u8 {
     use crate::report::image as report;
     let rules = crate::image::catalogue();
     if args.rules {
-        for rule in &rules {
-            println!(
-                "{}  {:<7}  {}\n                  fix: {}",
-                rule.id,
-                rule.severity.as_str(),
-                rule.why,
-                rule.hint
-            );
-        }
+        print_rules(&rules);
         return exit::OK;
     }
     let Some(path) = &args.path else {
