@@ -19,6 +19,9 @@ use deploycheck::api::{self, Outcome, Target, Verdict};
 use deploycheck::profile::Profile;
 use serde_json::{Value, json};
 
+#[path = "support/reference_service.rs"]
+mod support;
+
 type Store = Arc<Mutex<Vec<Value>>>;
 
 async fn serve(router: Router) -> String {
@@ -51,16 +54,7 @@ fn verdicts(outcomes: &BTreeMap<&'static str, Outcome>, verdict: Verdict) -> Vec
 
 #[tokio::test]
 async fn the_reference_app_passes_every_check() {
-    let server = devdb::MongoServer::process_wide().unwrap();
-    let db = format!("api_{}", std::process::id());
-    let config = app::Config::from_lookup(|name| match name {
-        "MONGODB_URI" => Some(server.uri()),
-        "MONGODB_DATABASE" => Some(db.clone()),
-        _ => None,
-    })
-    .unwrap();
-    let store = app::Store::new(&config).await.unwrap();
-    let url = serve(app::app(app::AppState::new(store), config.request_timeout)).await;
+    let url = support::reference_service("api").await;
     let outcomes = run(url, "reference").await;
     assert_eq!(
         verdicts(&outcomes, Verdict::Fail),

@@ -6,23 +6,14 @@
 use std::time::Duration;
 
 use deploycheck::load::{self, Mix, Route, Settings};
+
+#[path = "support/reference_service.rs"]
+mod support;
 use deploycheck::profile::Profile;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reference_app_keeps_every_acknowledged_write_under_load() {
-    let server = devdb::MongoServer::process_wide().unwrap();
-    let db = format!("load_{}", std::process::id());
-    let config = app::Config::from_lookup(|name| match name {
-        "MONGODB_URI" => Some(server.uri()),
-        "MONGODB_DATABASE" => Some(db.clone()),
-        _ => None,
-    })
-    .unwrap();
-    let store = app::Store::new(&config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let router = app::app(app::AppState::new(store), config.request_timeout);
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let url = support::reference_service("load").await;
 
     let summary = load::run(&Settings {
         base_url: url,

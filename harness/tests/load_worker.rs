@@ -10,22 +10,8 @@ use deploycheck::incluster::wire::{self, WorkerLog};
 
 const WORKERS: usize = 3;
 
-async fn reference_service() -> String {
-    let server = devdb::MongoServer::process_wide().unwrap();
-    let db = format!("load_worker_{}", std::process::id());
-    let config = app::Config::from_lookup(|name| match name {
-        "MONGODB_URI" => Some(server.uri()),
-        "MONGODB_DATABASE" => Some(db.clone()),
-        _ => None,
-    })
-    .unwrap();
-    let store = app::Store::new(&config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let router = app::app(app::AppState::new(store), config.request_timeout);
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    url
-}
+#[path = "support/reference_service.rs"]
+mod support;
 
 fn worker(url: &str, name: &str) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_deploycheck"));
@@ -49,7 +35,7 @@ fn worker(url: &str, name: &str) -> tokio::process::Command {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_processes_merge_to_the_sum_of_their_counts_and_lose_no_write() {
-    let url = reference_service().await;
+    let url = support::reference_service("load_worker").await;
     let run = deploycheck::unique_marker("lw");
     let names: Vec<String> = (0..WORKERS).map(|i| format!("{run}-w{i}")).collect();
     let children: Vec<_> = names
