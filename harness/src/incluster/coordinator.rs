@@ -3,6 +3,7 @@
 //! histograms exactly, and deletes the Job whatever happened. A worker whose pod never ran or
 //! never printed its final line makes the result incomplete, said as such.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::job::{self, LoadPlan};
@@ -189,10 +190,58 @@ impl Workers {
     }
 }
 
+/// One window of the load (the HPA scenario's timeline, `load --in-cluster`'s progress).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LoadWindow {
+    pub rps: f64,
+    pub p95_ms: f64,
+    pub failed: u64,
+    /// Connections open (in-cluster: all workers together); `None` for the port-forward driver.
+    pub connections: Option<usize>,
+}
+
+/// Merges the windows each worker printed since the last call, exactly.
+pub fn fresh_windows(
+    logs: &[(String, WorkerLog)],
+    consumed: &mut BTreeMap<String, usize>,
+) -> LoadWindow {
+    let mut histogram = wire::new_histogram();
+    let (mut requests, mut failed, mut seconds, mut connections) = (0, 0, 0.0f64, 0);
+    for (worker, log) in logs {
+        let seen = consumed.entry(worker.clone()).or_default();
+        for line in log.windows.iter().skip(*seen) {
+            requests += line.requests;
+            failed += line.failed;
+            seconds = seconds.max(line.window_seconds);
+            // Windows that cannot be decoded are left out of the latency, never of the counts.
+            if let Ok(h) = line.histogram() {
+                let _ = histogram.add(&h);
+            }
+        }
+        *seen = log.windows.len();
+        connections += log.windows.last().map_or(0, |w| w.connections);
+    }
+    LoadWindow {
+        rps: if seconds > 0.0 {
+            requests as f64 / seconds
+        } else {
+            0.0
+        },
+        p95_ms: if histogram.is_empty() {
+            0.0
+        } else {
+            histogram.value_at_quantile(0.95) as f64 / 1000.0
+        },
+        failed,
+        connections: Some(connections),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cluster::fake::{ScriptedCluster, pod};
+    use crate::incluster::wire::WorkerLine;
 
     fn plan(pods: usize) -> LoadPlan {
         LoadPlan {
@@ -335,5 +384,37 @@ mod tests {
             "{problem}"
         );
         assert!(image_problem(&[pod("load-1", "b", true)], "x").is_none());
+    }
+
+    fn window(worker: &str, requests: u64, micros: &[u64], connections: usize) -> WorkerLine {
+        wire::test_line(worker, false, requests, micros, connections)
+    }
+
+    #[test]
+    fn each_window_is_counted_once_across_workers() {
+        let mut consumed = BTreeMap::new();
+        let logs = vec![
+            (
+                "a".to_string(),
+                WorkerLog {
+                    windows: vec![window("a", 500, &[1000; 10], 4)],
+                    ..WorkerLog::default()
+                },
+            ),
+            (
+                "b".to_string(),
+                WorkerLog {
+                    windows: vec![window("b", 250, &[3000; 10], 4)],
+                    ..WorkerLog::default()
+                },
+            ),
+        ];
+        let first = fresh_windows(&logs, &mut consumed);
+        assert_eq!(first.rps, 150.0);
+        assert_eq!(first.connections, Some(8));
+        assert!((first.p95_ms - 3.0).abs() < 0.01, "{first:?}");
+        // Nothing new: nothing counted twice.
+        let again = fresh_windows(&logs, &mut consumed);
+        assert_eq!((again.rps, again.p95_ms), (0.0, 0.0));
     }
 }

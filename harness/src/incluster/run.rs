@@ -165,7 +165,7 @@ async fn watch<C: Cluster>(
         if let Some(problem) = snapshot.image_problem {
             return Err(problem);
         }
-        let window = crate::scenario::hpa_load::fresh_windows(&snapshot.logs, &mut consumed);
+        let window = coordinator::fresh_windows(&snapshot.logs, &mut consumed);
         let running = snapshot
             .pods
             .iter()

@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use super::Target;
 use crate::cluster::Cluster;
-use crate::incluster::coordinator::{self, Workers};
+use crate::incluster::coordinator::{self, LoadWindow, Workers, fresh_windows};
 use crate::incluster::job::LoadPlan;
-use crate::incluster::wire::{self, WorkerLog};
 use crate::probe::{DriveConfig, DriveStats, Driver};
 
 /// Requests per connection before a port-forward worker reconnects (and lands on the next pod).
@@ -21,16 +20,6 @@ const FORWARD_RECONNECT_EVERY: u64 = 20;
 const WORKER_RECONNECT_EVERY: u64 = 200;
 /// How often workers print a window.
 const WORKER_WINDOW: Duration = Duration::from_secs(5);
-
-/// One window of the load.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct LoadWindow {
-    pub rps: f64,
-    pub p95_ms: f64,
-    pub failed: u64,
-    /// Connections open (in-cluster: all workers together); `None` for the port-forward driver.
-    pub connections: Option<usize>,
-}
 
 /// A load in progress.
 pub enum HpaLoad {
@@ -211,80 +200,5 @@ async fn image_trouble<C: Cluster>(
             return None;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-/// Merges the windows each worker printed since the last call, exactly.
-pub fn fresh_windows(
-    logs: &[(String, WorkerLog)],
-    consumed: &mut BTreeMap<String, usize>,
-) -> LoadWindow {
-    let mut histogram = wire::new_histogram();
-    let (mut requests, mut failed, mut seconds, mut connections) = (0, 0, 0.0f64, 0);
-    for (worker, log) in logs {
-        let seen = consumed.entry(worker.clone()).or_default();
-        for line in log.windows.iter().skip(*seen) {
-            requests += line.requests;
-            failed += line.failed;
-            seconds = seconds.max(line.window_seconds);
-            // Windows that cannot be decoded are left out of the latency, never of the counts.
-            if let Ok(h) = line.histogram() {
-                let _ = histogram.add(&h);
-            }
-        }
-        *seen = log.windows.len();
-        connections += log.windows.last().map_or(0, |w| w.connections);
-    }
-    LoadWindow {
-        rps: if seconds > 0.0 {
-            requests as f64 / seconds
-        } else {
-            0.0
-        },
-        p95_ms: if histogram.is_empty() {
-            0.0
-        } else {
-            histogram.value_at_quantile(0.95) as f64 / 1000.0
-        },
-        failed,
-        connections: Some(connections),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::incluster::wire::WorkerLine;
-
-    fn window(worker: &str, requests: u64, micros: &[u64], connections: usize) -> WorkerLine {
-        wire::test_line(worker, false, requests, micros, connections)
-    }
-
-    #[test]
-    fn each_window_is_counted_once_across_workers() {
-        let mut consumed = BTreeMap::new();
-        let logs = vec![
-            (
-                "a".to_string(),
-                WorkerLog {
-                    windows: vec![window("a", 500, &[1000; 10], 4)],
-                    ..WorkerLog::default()
-                },
-            ),
-            (
-                "b".to_string(),
-                WorkerLog {
-                    windows: vec![window("b", 250, &[3000; 10], 4)],
-                    ..WorkerLog::default()
-                },
-            ),
-        ];
-        let first = fresh_windows(&logs, &mut consumed);
-        assert_eq!(first.rps, 150.0);
-        assert_eq!(first.connections, Some(8));
-        assert!((first.p95_ms - 3.0).abs() < 0.01, "{first:?}");
-        // Nothing new: nothing counted twice.
-        let again = fresh_windows(&logs, &mut consumed);
-        assert_eq!((again.rps, again.p95_ms), (0.0, 0.0));
     }
 }
