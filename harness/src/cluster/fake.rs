@@ -11,9 +11,10 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
 use super::{
-    Cluster, ClusterError, EndpointCondition, Ephemeral, EventInfo, HelperRun, HpaState, Labels,
-    NamespaceGone, PodCondition, PodMetrics, PodState, PvcState, ServiceInfo, Tunnel, WaitError,
-    WorkloadCondition, WorkloadKind, WorkloadState, describe,
+    Cluster, ClusterError, ConfigKind, EndpointCondition, Ephemeral, EventInfo, HelperRun,
+    HpaState, Labels, NamespaceGone, NodeInfo, NodePortUse, PodCondition, PodMetrics, PodState,
+    PvcState, ServiceInfo, StorageClassInfo, Tunnel, WaitError, WorkloadCondition, WorkloadKind,
+    WorkloadState, describe,
 };
 
 #[derive(Default)]
@@ -54,11 +55,23 @@ pub struct State {
     /// Method names that answer 403.
     pub forbidden: BTreeSet<&'static str>,
     pub unreachable: bool,
+    pub storage_classes: Vec<StorageClassInfo>,
+    pub nodes: Vec<NodeInfo>,
+    /// Keys of Secrets and ConfigMaps that exist.
+    pub config: BTreeMap<(ConfigKind, String), Vec<String>>,
+    /// nodePorts held by Services anywhere in the cluster.
+    pub node_ports: Vec<NodePortUse>,
+    /// How long the cluster takes to deliver one scripted snapshot to a wait (virtual time:
+    /// see [`ScriptedCluster::elapsed`]).
+    pub tick: Duration,
 }
 
 pub struct ScriptedCluster {
     pub context: String,
     pub state: Mutex<State>,
+    /// Virtual time: a wait that times out advances it by its deadline, every scripted
+    /// snapshot a wait delivers by `State::tick`. Nothing sleeps.
+    pub clock: Mutex<Duration>,
     /// Every changing call, e.g. `delete pod ns/app-a`, `scale StatefulSet/mongodb=0`.
     pub calls: Mutex<Vec<String>>,
     /// Scripts `run_helper` / `run_ephemeral` were given.
@@ -69,7 +82,11 @@ impl ScriptedCluster {
     pub fn new(context: &str) -> Self {
         Self {
             context: context.into(),
-            state: Mutex::default(),
+            state: Mutex::new(State {
+                tick: Duration::from_secs(1),
+                ..State::default()
+            }),
+            clock: Mutex::default(),
             calls: Mutex::default(),
             scripts: Mutex::default(),
         }
@@ -83,6 +100,21 @@ impl ScriptedCluster {
 
     pub fn calls(&self) -> Vec<String> {
         self.calls.lock().unwrap().clone()
+    }
+
+    fn advance(&self, by: Duration) {
+        *self.clock.lock().unwrap() += by;
+    }
+
+    /// A wait's end on the virtual clock: `delivered` snapshots took a tick each; a timeout
+    /// took the whole deadline.
+    fn waited<T, E>(&self, delivered: usize, result: &Result<T, E>, deadline: Duration) {
+        let tick = self.state.lock().unwrap().tick;
+        let spent = match result {
+            Ok(_) => tick * delivered as u32,
+            Err(_) => deadline.max(tick * delivered as u32),
+        };
+        self.advance(spent);
     }
 
     fn record(&self, call: String) {
@@ -160,24 +192,26 @@ fn replay<K: Ord + Clone, T: Clone>(
     key: &K,
     done: impl Fn(&T) -> bool,
     pause: impl Fn(&T) -> bool,
-) -> Result<T, Option<T>> {
+) -> (usize, Result<T, Option<T>>) {
     let mut last = current.get(key).cloned();
     if let Some(value) = &last
         && done(value)
     {
-        return Ok(value.clone());
+        return (0, Ok(value.clone()));
     }
+    let mut delivered = 0;
     while let Some(snapshot) = script.get_mut(key).and_then(VecDeque::pop_front) {
         if pause(&snapshot) {
-            return Err(last);
+            return (delivered, Err(last));
         }
+        delivered += 1;
         current.insert(key.clone(), snapshot.clone());
         if done(&snapshot) {
-            return Ok(snapshot);
+            return (delivered, Ok(snapshot));
         }
         last = Some(snapshot);
     }
-    Err(last)
+    (delivered, Err(last))
 }
 
 /// The reference stack rolled out: both workloads ready, the database's claim bound, the HPA
@@ -239,6 +273,41 @@ fn pop_or_last<T: Clone>(queue: &mut VecDeque<T>) -> Option<T> {
 impl Cluster for ScriptedCluster {
     fn context(&self) -> &str {
         &self.context
+    }
+
+    fn elapsed(&self) -> Duration {
+        *self.clock.lock().unwrap()
+    }
+
+    async fn storage_classes(&self) -> Result<Vec<StorageClassInfo>, ClusterError> {
+        self.check("storage_classes", "")?;
+        Ok(self.state.lock().unwrap().storage_classes.clone())
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeInfo>, ClusterError> {
+        self.check("nodes", "")?;
+        Ok(self.state.lock().unwrap().nodes.clone())
+    }
+
+    async fn config_keys(
+        &self,
+        namespace: &str,
+        kind: ConfigKind,
+        name: &str,
+    ) -> Result<Option<Vec<String>>, ClusterError> {
+        self.check("config_keys", namespace)?;
+        Ok(self
+            .state
+            .lock()
+            .unwrap()
+            .config
+            .get(&(kind, name.to_string()))
+            .cloned())
+    }
+
+    async fn node_ports_in_use(&self) -> Result<Vec<NodePortUse>, ClusterError> {
+        self.check("node_ports_in_use", "")?;
+        Ok(self.state.lock().unwrap().node_ports.clone())
     }
 
     async fn version(&self) -> Result<String, ClusterError> {
@@ -356,20 +425,24 @@ impl Cluster for ScriptedCluster {
         deadline: Duration,
     ) -> Result<WorkloadState, WaitError> {
         self.check("wait_workload", namespace)?;
-        let mut state = self.state.lock().unwrap();
-        let State {
-            workloads,
-            workload_script,
-            ..
-        } = &mut *state;
-        replay(
-            workloads,
-            workload_script,
-            &(kind, name.to_string()),
-            done,
-            |_| false,
-        )
-        .map_err(|last| WaitError::Timeout {
+        let (delivered, result) = {
+            let mut state = self.state.lock().unwrap();
+            let State {
+                workloads,
+                workload_script,
+                ..
+            } = &mut *state;
+            replay(
+                workloads,
+                workload_script,
+                &(kind, name.to_string()),
+                done,
+                |_| false,
+            )
+        };
+        self.waited(delivered, &result, deadline);
+        // The fake always reads before it can time out, so "does not exist" is what it found.
+        result.map_err(|last| WaitError::Timeout {
             waited: deadline,
             last_seen: last.map_or_else(|| format!("{name} does not exist"), |s| s.summary()),
         })
@@ -444,26 +517,29 @@ impl Cluster for ScriptedCluster {
         if self.state.lock().unwrap().pods_never_settle {
             std::future::pending::<()>().await;
         }
-        let mut state = self.state.lock().unwrap();
-        let State {
-            pods, pod_script, ..
-        } = &mut *state;
-        // No pods yet is a state too (the watch sees an empty list); a Job's pods come from
-        // the any-Job entry, as `pods` answers them.
-        let any_job = selector
-            .starts_with("batch.kubernetes.io/job-name=")
-            .then(|| pods.get(ANY_JOB).cloned())
-            .flatten();
-        pods.entry(selector.into())
-            .or_insert_with(|| any_job.unwrap_or_default());
-        replay(
-            pods,
-            pod_script,
-            &selector.to_string(),
-            |p: &Vec<PodState>| done(p),
-            |p: &Vec<PodState>| is_quiet(p),
-        )
-        .map_err(|last| WaitError::Timeout {
+        let (delivered, result) = {
+            let mut state = self.state.lock().unwrap();
+            let State {
+                pods, pod_script, ..
+            } = &mut *state;
+            // No pods yet is a state too (the watch sees an empty list); a Job's pods come from
+            // the any-Job entry, as `pods` answers them.
+            let any_job = selector
+                .starts_with("batch.kubernetes.io/job-name=")
+                .then(|| pods.get(ANY_JOB).cloned())
+                .flatten();
+            pods.entry(selector.into())
+                .or_insert_with(|| any_job.unwrap_or_default());
+            replay(
+                pods,
+                pod_script,
+                &selector.to_string(),
+                |p: &Vec<PodState>| done(p),
+                |p: &Vec<PodState>| is_quiet(p),
+            )
+        };
+        self.waited(delivered, &result, deadline);
+        result.map_err(|last| WaitError::Timeout {
             waited: deadline,
             last_seen: describe(&last.unwrap_or_default()),
         })
@@ -522,6 +598,7 @@ impl Cluster for ScriptedCluster {
             if queue.len() > 1 {
                 queue.pop_front();
             } else {
+                self.advance(deadline);
                 return Err(WaitError::Timeout {
                     waited: deadline,
                     last_seen: super::endpoints_seen(service, &current),

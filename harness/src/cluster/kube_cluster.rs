@@ -9,9 +9,10 @@ use futures::StreamExt as _;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{
-    Event, Namespace, PersistentVolumeClaim, Pod, PodTemplateSpec, Service,
+    ConfigMap, Event, Namespace, Node, PersistentVolumeClaim, Pod, PodTemplateSpec, Secret, Service,
 };
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::Api;
 use kube::api::{
     DeleteParams, DynamicObject, GroupVersionKind, ListParams, LogParams, Patch, PatchParams,
@@ -22,9 +23,10 @@ use kube::runtime::wait::{await_condition, conditions};
 use kube::runtime::watcher;
 
 use super::{
-    Cluster, ClusterError, Condition, EndpointCondition, Ephemeral, EventInfo, HelperRun, HpaState,
-    Labels, MANAGED_BY, NamespaceGone, PodCondition, PodMetrics, PodState, PodUsage, PvcState,
-    ServiceInfo, Tunnel, WaitError, WorkloadCondition, WorkloadKind, WorkloadState,
+    Cluster, ClusterError, Condition, ConfigKind, ContainerInfo, EndpointCondition, Ephemeral,
+    EventInfo, HelperRun, HpaState, Labels, MANAGED_BY, NamespaceGone, NodeInfo, NodePortUse,
+    PodCondition, PodMetrics, PodState, PodUsage, PvcState, ServiceInfo, StorageClassInfo, Tunnel,
+    WaitError, WorkloadCondition, WorkloadKind, WorkloadState,
 };
 
 /// Field manager for server-side apply, so `kubectl` shows who owns which field.
@@ -34,11 +36,16 @@ pub const FIELD_MANAGER: &str = "deploycheck";
 pub struct KubeCluster {
     client: kube::Client,
     context: String,
+    made: std::time::Instant,
 }
 
 impl KubeCluster {
     pub fn new(client: kube::Client, context: String) -> Self {
-        Self { client, context }
+        Self {
+            client,
+            context,
+            made: std::time::Instant::now(),
+        }
     }
 
     /// Classifies a kube error: unreachable, forbidden, or anything else with its message.
@@ -171,6 +178,66 @@ pub fn pod_state(pod: &Pod) -> PodState {
             .filter_map(|c| c.state.as_ref()?.running.as_ref()?.started_at.as_ref())
             .map(|t| std::time::SystemTime::from(t.0))
             .max(),
+        containers: containers.iter().map(container_info).collect(),
+        unschedulable: status
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| {
+                c.iter()
+                    .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+            })
+            .map(|c| {
+                format!(
+                    "{}: {}",
+                    c.reason.as_deref().unwrap_or("Unschedulable"),
+                    c.message.as_deref().unwrap_or_default()
+                )
+            }),
+        node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+    }
+}
+
+fn container_info(status: &k8s_openapi::api::core::v1::ContainerStatus) -> ContainerInfo {
+    let waiting = status.state.as_ref().and_then(|s| s.waiting.as_ref());
+    let last = status
+        .last_state
+        .as_ref()
+        .and_then(|s| s.terminated.as_ref());
+    ContainerInfo {
+        name: status.name.clone(),
+        image: status.image.clone(),
+        ready: status.ready,
+        restarts: status.restart_count,
+        waiting_reason: waiting.and_then(|w| w.reason.clone()),
+        waiting_message: waiting.and_then(|w| w.message.clone()),
+        last_reason: last.and_then(|t| t.reason.clone()),
+        last_exit_code: last.map(|t| t.exit_code),
+        running_since: status
+            .state
+            .as_ref()
+            .and_then(|s| s.running.as_ref()?.started_at.as_ref())
+            .map(|t| t.0.into()),
+    }
+}
+
+/// Our view of a node.
+pub fn node_info(node: &Node) -> NodeInfo {
+    let status = node.status.as_ref();
+    let allocatable = status.and_then(|s| s.allocatable.as_ref());
+    let quantity = |key: &str| allocatable.and_then(|a| a.get(key)).map(|q| q.0.clone());
+    NodeInfo {
+        name: node.metadata.name.clone().unwrap_or_default(),
+        images: status
+            .and_then(|s| s.images.as_ref())
+            .into_iter()
+            .flatten()
+            .flat_map(|i| i.names.clone().unwrap_or_default())
+            .collect(),
+        allocatable_cpu_millis: quantity("cpu")
+            .and_then(|q| crate::lint::quantity::cpu_millis(&q))
+            .unwrap_or_default(),
+        allocatable_memory_bytes: quantity("memory")
+            .and_then(|q| crate::lint::quantity::memory_bytes(&q))
+            .unwrap_or_default(),
     }
 }
 
@@ -404,11 +471,12 @@ impl KubeCluster {
         done: WorkloadCondition<'_>,
         deadline: Duration,
     ) -> Result<WorkloadState, WaitError> {
-        let last = Mutex::new(None::<WorkloadState>);
+        // `None`: the watch has delivered nothing yet; `Some(None)`: it read that the object
+        // does not exist.
+        let last = Mutex::new(None::<Option<WorkloadState>>);
         let condition = |object: Option<&K>| {
-            let Some(object) = object else { return false };
-            let state = object.state();
-            let reached = done(&state);
+            let state = object.map(Workload::state);
+            let reached = state.as_ref().is_some_and(|s| done(s));
             *last.lock().unwrap() = Some(state);
             reached
         };
@@ -419,16 +487,36 @@ impl KubeCluster {
         .await;
         let last = last.lock().unwrap().clone();
         match result {
-            Ok(Ok(_)) => Ok(last.expect("the condition saw the object")),
+            Ok(Ok(_)) => Ok(last.flatten().expect("the condition saw the object")),
             Ok(Err(e)) => Err(WaitError::Cluster(self.error(
                 &format!("watching {name}"),
                 namespace,
                 wait_error(e),
             ))),
-            Err(_) => Err(WaitError::Timeout {
-                waited: deadline,
-                last_seen: last.map_or_else(|| format!("{name} does not exist"), |s| s.summary()),
-            }),
+            Err(_) => {
+                // A wait always reads the cluster before it times out: with no time left the
+                // watch may never have delivered, and nothing may be said of an unread object.
+                let seen = match last {
+                    Some(seen) => seen,
+                    None => self
+                        .workloads::<K>(namespace)
+                        .get_opt(name)
+                        .await
+                        .map_err(|e| self.error(&format!("reading {name}"), namespace, e))?
+                        .as_ref()
+                        .map(Workload::state),
+                };
+                if let Some(state) = &seen
+                    && done(state)
+                {
+                    return Ok(state.clone());
+                }
+                Err(WaitError::Timeout {
+                    waited: deadline,
+                    last_seen: seen
+                        .map_or_else(|| format!("{name} does not exist"), |s| s.summary()),
+                })
+            }
         }
     }
 
@@ -528,6 +616,112 @@ fn terminated(
 impl Cluster for KubeCluster {
     fn context(&self) -> &str {
         &self.context
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.made.elapsed()
+    }
+
+    async fn storage_classes(&self) -> Result<Vec<StorageClassInfo>, ClusterError> {
+        let api: Api<StorageClass> = Api::all(self.client.clone());
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| self.error("listing StorageClasses", "", e))?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|class| StorageClassInfo {
+                default: class
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get("storageclass.kubernetes.io/is-default-class"))
+                    .is_some_and(|v| v == "true"),
+                name: class.metadata.name.unwrap_or_default(),
+                provisioner: class.provisioner,
+            })
+            .collect())
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeInfo>, ClusterError> {
+        let api: Api<Node> = Api::all(self.client.clone());
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| self.error("listing nodes", "", e))?;
+        Ok(list.items.iter().map(node_info).collect())
+    }
+
+    async fn config_keys(
+        &self,
+        namespace: &str,
+        kind: ConfigKind,
+        name: &str,
+    ) -> Result<Option<Vec<String>>, ClusterError> {
+        let action = format!("reading {kind} {name}");
+        // Keys only: the values are read by the API call but never kept or shown.
+        match kind {
+            ConfigKind::Secret => {
+                let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+                api.get_opt(name)
+                    .await
+                    .map(|s| {
+                        s.map(|s| {
+                            let mut keys: Vec<String> =
+                                s.data.unwrap_or_default().into_keys().collect();
+                            keys.extend(s.string_data.unwrap_or_default().into_keys());
+                            keys.sort();
+                            keys.dedup();
+                            keys
+                        })
+                    })
+                    .map_err(|e| self.error(&action, namespace, e))
+            }
+            ConfigKind::ConfigMap => {
+                let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), namespace);
+                api.get_opt(name)
+                    .await
+                    .map(|c| {
+                        c.map(|c| {
+                            let mut keys: Vec<String> =
+                                c.data.unwrap_or_default().into_keys().collect();
+                            keys.extend(c.binary_data.unwrap_or_default().into_keys());
+                            keys.sort();
+                            keys
+                        })
+                    })
+                    .map_err(|e| self.error(&action, namespace, e))
+            }
+        }
+    }
+
+    async fn node_ports_in_use(&self) -> Result<Vec<NodePortUse>, ClusterError> {
+        let api: Api<Service> = Api::all(self.client.clone());
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| self.error("listing Services of every namespace", "", e))?;
+        Ok(list
+            .items
+            .iter()
+            .flat_map(|s| {
+                let service = format!(
+                    "{}/{}",
+                    s.metadata.namespace.as_deref().unwrap_or_default(),
+                    s.metadata.name.as_deref().unwrap_or_default()
+                );
+                s.spec
+                    .iter()
+                    .flat_map(|spec| spec.ports.iter().flatten())
+                    .filter_map(move |p| {
+                        Some(NodePortUse {
+                            port: p.node_port?,
+                            service: service.clone(),
+                        })
+                    })
+            })
+            .collect())
     }
 
     async fn version(&self) -> Result<String, ClusterError> {

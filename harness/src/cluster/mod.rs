@@ -43,6 +43,32 @@ pub struct PodState {
     /// When the most recently started container began running (the cluster's clock): the
     /// start-up allowance of its probes counts from here.
     pub running_since: Option<SystemTime>,
+    /// Each container's state in detail, for verdicts that quote the kubelet's own words.
+    pub containers: Vec<ContainerInfo>,
+    /// `PodScheduled=False`: the scheduler's reason and message (e.g. `Unschedulable: 0/1
+    /// nodes are available: 1 Insufficient cpu.`).
+    pub unschedulable: Option<String>,
+    /// The node it was scheduled to.
+    pub node: Option<String>,
+}
+
+/// One container of a pod, as the kubelet reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ContainerInfo {
+    pub name: String,
+    /// The image as the pod spec names it.
+    pub image: String,
+    pub ready: bool,
+    pub restarts: i32,
+    /// Why it is not running (`CreateContainerConfigError`, `ImagePullBackOff`, ...).
+    pub waiting_reason: Option<String>,
+    /// The kubelet's message for that (`couldn't find key k in Secret ns/s`).
+    pub waiting_message: Option<String>,
+    /// How its previous run ended (`OOMKilled`, `Error`, `Completed`), and with which code.
+    pub last_reason: Option<String>,
+    pub last_exit_code: Option<i32>,
+    /// When its current run began (the cluster's clock).
+    pub running_since: Option<SystemTime>,
 }
 
 /// Deployments and StatefulSets, the workloads scenarios roll out, scale and restart.
@@ -171,6 +197,50 @@ pub struct ServiceInfo {
     pub headless: bool,
     /// `spec.selector`: which pods it routes to (empty: none are chosen by labels).
     pub selector: BTreeMap<String, String>,
+}
+
+/// A StorageClass, for claims that name one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StorageClassInfo {
+    pub name: String,
+    /// Annotated `storageclass.kubernetes.io/is-default-class: "true"`.
+    pub default: bool,
+    pub provisioner: String,
+}
+
+/// A node, for images it holds and what it can schedule.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct NodeInfo {
+    pub name: String,
+    /// Every name of every image the node has (`status.images[].names`): what `kind load`
+    /// and `imagePullPolicy: Never` rely on.
+    pub images: Vec<String>,
+    pub allocatable_cpu_millis: u64,
+    pub allocatable_memory_bytes: u64,
+}
+
+/// Secrets and ConfigMaps, whose keys a pod may reference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum ConfigKind {
+    Secret,
+    ConfigMap,
+}
+
+impl std::fmt::Display for ConfigKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Secret => "Secret",
+            Self::ConfigMap => "ConfigMap",
+        })
+    }
+}
+
+/// A nodePort some Service of the cluster holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct NodePortUse {
+    pub port: i32,
+    /// `namespace/name` of the Service holding it.
+    pub service: String,
 }
 
 /// One event, flattened for the diagnostics.
@@ -344,6 +414,11 @@ pub trait Cluster: Sync {
     /// The kube context, for the destructive-step policy and messages.
     fn context(&self) -> &str;
 
+    /// Time on the clock every deadline of this client is measured with: monotonic, since the
+    /// client was made. The fake's is virtual (its waits advance it), so tests can say how
+    /// long a verdict took without sleeping.
+    fn elapsed(&self) -> Duration;
+
     /// The API server's version (`v1.33.1`); the cheapest proof that the cluster answers.
     fn version(&self) -> impl Future<Output = Result<String, ClusterError>> + Send;
 
@@ -502,6 +577,27 @@ pub trait Cluster: Sync {
         namespace: &str,
         selector: &str,
     ) -> impl Future<Output = Result<PodMetrics, ClusterError>> + Send;
+
+    /// The cluster's StorageClasses (a cluster-scoped read; nothing is changed).
+    fn storage_classes(
+        &self,
+    ) -> impl Future<Output = Result<Vec<StorageClassInfo>, ClusterError>> + Send;
+
+    /// The cluster's nodes: images they hold and what they can allocate (a read).
+    fn nodes(&self) -> impl Future<Output = Result<Vec<NodeInfo>, ClusterError>> + Send;
+
+    /// The keys (never the values) of a Secret or ConfigMap; `None` when it does not exist.
+    fn config_keys(
+        &self,
+        namespace: &str,
+        kind: ConfigKind,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Vec<String>>, ClusterError>> + Send;
+
+    /// The nodePorts held by Services in every namespace (a read: nodePorts are cluster-wide).
+    fn node_ports_in_use(
+        &self,
+    ) -> impl Future<Output = Result<Vec<NodePortUse>, ClusterError>> + Send;
 
     /// Recent events in the namespace, oldest first.
     fn events(
