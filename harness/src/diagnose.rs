@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{PodTemplateSpec, Probe};
 
+use crate::blockers;
 use crate::scenario::Target;
 use crate::scenario::connectivity::app_container;
 use crate::scenario::ledger::{Fault, Restart, Window, evidence};
@@ -84,7 +85,59 @@ impl std::fmt::Display for Diagnosis {
 /// the API is not served (no metrics-server) or not available (not ready), it serves but has
 /// no sample for the app's pods yet (new pods wait for their first scrape), or it has samples
 /// and the HPA still cannot compute a utilisation (no CPU request on the containers).
-pub fn unknown_cpu_hint(hpa: &HpaState, metrics: &Result<PodMetrics, String>) -> String {
+/// What the `<unknown>` CPU explanation may claim, read from the objects before it is said.
+#[derive(Clone, Debug, Default)]
+pub struct CpuPremise {
+    /// App containers without a CPU request; `None`: the pod template could not be read.
+    pub without_request: Option<Vec<String>>,
+    /// App pods that are not Ready, and all app pods.
+    pub unready: usize,
+    pub pods: usize,
+}
+
+impl CpuPremise {
+    /// Reads the app's template and pods.
+    pub async fn read<C: Cluster>(target: &Target<C>) -> Self {
+        let cluster = &*target.cluster;
+        let (namespace, profile) = (&target.namespace, &target.profile);
+        let template = cluster
+            .pod_template(namespace, WorkloadKind::Deployment, &profile.app.deployment)
+            .await
+            .ok()
+            .flatten();
+        let pods = cluster
+            .pods(namespace, &target.app_selector())
+            .await
+            .unwrap_or_default();
+        Self::of(template.as_ref(), &pods)
+    }
+
+    pub fn of(template: Option<&PodTemplateSpec>, app_pods: &[PodState]) -> Self {
+        let live: Vec<&PodState> = app_pods.iter().filter(|p| !p.deleting).collect();
+        Self {
+            without_request: template.and_then(|t| t.spec.as_ref()).map(|spec| {
+                spec.containers
+                    .iter()
+                    .filter(|c| {
+                        !c.resources
+                            .as_ref()
+                            .and_then(|r| r.requests.as_ref())
+                            .is_some_and(|r| r.contains_key("cpu"))
+                    })
+                    .map(|c| c.name.clone())
+                    .collect()
+            }),
+            unready: live.iter().filter(|p| !p.ready).count(),
+            pods: live.len(),
+        }
+    }
+}
+
+pub fn unknown_cpu_hint(
+    hpa: &HpaState,
+    metrics: &Result<PodMetrics, String>,
+    premise: &CpuPremise,
+) -> String {
     let conditions: Vec<String> = hpa
         .conditions
         .iter()
@@ -102,10 +155,25 @@ pub fn unknown_cpu_hint(hpa: &HpaState, metrics: &Result<PodMetrics, String>) ->
         ),
         Ok(PodMetrics::Samples(samples)) if samples.is_empty() => "metrics-server answers but has no sample for the app's pods yet: new pods get their first one within about a minute (its resolution); if this lasts, check `kubectl top pods` and metrics-server's logs"
             .to_string(),
-        Ok(PodMetrics::Samples(samples)) => format!(
-            "metrics-server reports {} of the app's pods, yet the HPA cannot compute a utilisation: every container of the pods needs a CPU request",
-            samples.len()
-        ),
+        Ok(PodMetrics::Samples(samples)) => match (&premise.without_request, premise.unready) {
+            (Some(missing), _) if !missing.is_empty() => format!(
+                "metrics-server reports {} of the app's pods, yet the HPA cannot compute a utilisation: every container of the pods needs a CPU request (utilisation is a share of it), and {} has none",
+                samples.len(),
+                missing.join(", ")
+            ),
+            (_, unready) if unready > 0 => format!(
+                "{unready} of the {} app pods are not Ready and the HPA leaves unready pods out of its average, so it has no sample to use: the cause is why the pods are not ready, not the metrics",
+                premise.pods
+            ),
+            (None, _) => format!(
+                "metrics-server reports {} of the app's pods, yet the HPA cannot compute a utilisation; the pod template could not be read to check that every container has a CPU request",
+                samples.len()
+            ),
+            (Some(_), _) => format!(
+                "metrics-server reports {} of the app's pods, every container has a CPU request and every pod is Ready: the HPA computes a utilisation at its next sync (15 s) unless its conditions below say otherwise",
+                samples.len()
+            ),
+        },
         Err(error) => format!(
             "the metrics API could not be asked ({error}): metrics-server may be missing or not ready, or the containers have no CPU request"
         ),
@@ -383,13 +451,23 @@ pub async fn collect_since<C: Cluster>(target: &Target<C>, window: Option<&Windo
             h.cpu_target.map_or("?".into(), |c| format!("{c}%"))
         )
     });
+    let template = cluster
+        .pod_template(namespace, WorkloadKind::Deployment, &profile.app.deployment)
+        .await
+        .ok()
+        .flatten();
+    let app_pods = cluster
+        .pods(namespace, &target.app_selector())
+        .await
+        .unwrap_or_default();
+    let premise = CpuPremise::of(template.as_ref(), &app_pods);
     let unknown_cpu = match &hpa {
         Some(h) if h.cpu_percent.is_none() => {
             let metrics = cluster
                 .pod_metrics(namespace, &target.app_selector())
                 .await
                 .map_err(|e| e.to_string());
-            Some(unknown_cpu_hint(h, &metrics))
+            Some(unknown_cpu_hint(h, &metrics, &premise))
         }
         _ => None,
     };
@@ -473,11 +551,6 @@ pub async fn collect_since<C: Cluster>(target: &Target<C>, window: Option<&Windo
             }
         }
     }
-    let template = cluster
-        .pod_template(namespace, WorkloadKind::Deployment, &profile.app.deployment)
-        .await
-        .ok()
-        .flatten();
     // Without a window (a failed deployment) every pod that crashed counts as the stack's.
     let restarts = if window.is_some() {
         restarts
@@ -495,18 +568,67 @@ pub async fn collect_since<C: Cluster>(target: &Target<C>, window: Option<&Windo
             })
             .collect()
     };
-    diagnosis.hints = hints(&Evidence {
-        pods: &pods,
-        events: &events,
-        restarts: &restarts,
-        faults: &faults,
-        hpa: hpa.as_ref(),
-        unknown_cpu,
-        pvcs: &pvcs,
-        logs: &previous_logs,
-        startup_allowance: startup_allowance(template.as_ref(), &profile.app.container),
-    });
+    // A failed rollout's root causes, when the cluster shows states that will not resolve:
+    // said first and alone; what follows from them is said as such, not as more problems.
+    let root_causes = if window.is_none() {
+        let served: Vec<String> = [&profile.app.health_path, &profile.app.ready_path]
+            .into_iter()
+            .filter(|p| !p.is_empty())
+            .cloned()
+            .collect();
+        let workloads = [
+            (WorkloadKind::Deployment, profile.app.deployment.clone()),
+            (
+                WorkloadKind::StatefulSet,
+                profile.database.statefulset.clone(),
+            ),
+        ];
+        let selectors = [target.app_selector(), target.db_selector()];
+        let facts = blockers::gather(cluster, namespace, &selectors, &workloads, &served).await;
+        blockers::find(&facts)
+    } else {
+        Vec::new()
+    };
+    diagnosis.hints = if root_causes.is_empty() {
+        hints(&Evidence {
+            pods: &pods,
+            events: &events,
+            restarts: &restarts,
+            faults: &faults,
+            hpa: hpa.as_ref(),
+            unknown_cpu,
+            pvcs: &pvcs,
+            logs: &previous_logs,
+            startup_allowance: startup_allowance(template.as_ref(), &profile.app.container),
+        })
+    } else {
+        consequences_marked(&root_causes, &premise, hpa.as_ref())
+    };
     diagnosis
+}
+
+/// The root causes first, then, once, what follows from them: no app pod Ready means no CPU
+/// sample for the HPA, no endpoints for the Service and refused connections.
+pub fn consequences_marked(
+    root_causes: &[blockers::Blocker],
+    premise: &CpuPremise,
+    hpa: Option<&HpaState>,
+) -> Vec<String> {
+    let mut hints: Vec<String> = root_causes
+        .iter()
+        .map(|b| format!("root cause: {}", b.sentence()))
+        .collect();
+    if premise.pods == 0 || premise.unready == premise.pods {
+        let mut follows = vec!["the app's Service has no ready endpoints".to_string()];
+        if let Some(hpa) = hpa.filter(|h| h.cpu_percent.is_none()) {
+            follows.insert(0, format!("HPA {} has no CPU sample (<unknown>)", hpa.name));
+        }
+        hints.push(format!(
+            "because of the above: no app pod is Ready, so {}; these are not further problems",
+            follows.join(" and ")
+        ));
+    }
+    hints
 }
 
 #[cfg(test)]
@@ -562,6 +684,7 @@ mod tests {
                 &Ok(PodMetrics::Unavailable(
                     "404 the server could not find the requested resource".into(),
                 )),
+                &CpuPremise::default(),
             )),
             pvcs: &pvcs,
             logs: "MongoServerSelectionError: connect ECONNREFUSED 127.0.0.1:27017",
@@ -595,12 +718,21 @@ mod tests {
             name: "web".into(),
             ..HpaState::default()
         };
-        let missing = unknown_cpu_hint(&hpa, &Ok(PodMetrics::Unavailable("404 not found".into())));
+        let premise = CpuPremise {
+            without_request: Some(vec!["app".into()]),
+            unready: 0,
+            pods: 1,
+        };
+        let missing = unknown_cpu_hint(
+            &hpa,
+            &Ok(PodMetrics::Unavailable("404 not found".into())),
+            &premise,
+        );
         assert!(
             missing.contains("metrics-server is missing or not ready"),
             "{missing}"
         );
-        let no_sample = unknown_cpu_hint(&hpa, &Ok(PodMetrics::Samples(Vec::new())));
+        let no_sample = unknown_cpu_hint(&hpa, &Ok(PodMetrics::Samples(Vec::new())), &premise);
         assert!(
             no_sample.contains("answers but has no sample for the app's pods yet")
                 && !no_sample.contains("missing"),
@@ -613,8 +745,56 @@ mod tests {
                 cpu_millis: 3,
                 memory_bytes: 1,
             }])),
+            &premise,
         );
-        assert!(sampled.contains("needs a CPU request"), "{sampled}");
+        assert!(
+            sampled.contains("needs a CPU request") && sampled.contains("and app has none"),
+            "{sampled}"
+        );
+    }
+
+    /// run-2 (`broken/readiness-wrong-path.txt`): every container had a CPU request; the HPA
+    /// had no sample because the pods were unready ("did not receive metrics for targeted pods
+    /// (pods might be unready)"). The hint's premise is read from the objects first.
+    #[test]
+    fn unknown_cpu_never_blames_requests_that_are_there() {
+        let hpa = HpaState {
+            name: "flask-app".into(),
+            conditions: vec![crate::cluster::Condition {
+                kind: "ScalingActive".into(),
+                status: "False".into(),
+                reason: "FailedGetResourceMetric".into(),
+                message: "the HPA was unable to compute the replica count: failed to get cpu utilization: did not receive metrics for targeted pods (pods might be unready)".into(),
+            }],
+            ..HpaState::default()
+        };
+        let template: PodTemplateSpec =
+            serde_json::from_value(serde_json::json!({"spec": {"containers": [{
+                "name": "flask-app", "resources": {"requests": {"cpu": "200m"}}
+            }]}}))
+            .unwrap();
+        let pods = [
+            pod("flask-app-a", "a", false),
+            pod("flask-app-b", "b", false),
+        ];
+        let premise = CpuPremise::of(Some(&template), &pods);
+        assert_eq!(premise.without_request, Some(Vec::new()));
+        let samples = Ok(PodMetrics::Samples(vec![crate::cluster::PodUsage {
+            pod: "flask-app-a".into(),
+            cpu_millis: 3,
+            memory_bytes: 1,
+        }]));
+        let hint = unknown_cpu_hint(&hpa, &samples, &premise);
+        assert!(!hint.contains("CPU request"), "{hint}");
+        assert!(
+            hint.contains("2 of the 2 app pods are not Ready")
+                && hint.contains("the cause is why the pods are not ready"),
+            "{hint}"
+        );
+        // Ready pods, requests set: nothing is blamed.
+        let ready = [pod("flask-app-a", "a", true)];
+        let hint = unknown_cpu_hint(&hpa, &samples, &CpuPremise::of(Some(&template), &ready));
+        assert!(!hint.contains("needs a CPU request"), "{hint}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! tests and the cucumber steps call the same code the CLI does.
 
 pub mod api;
+pub mod blockers;
 pub mod check;
 pub mod cli;
 pub mod cluster;

@@ -230,6 +230,22 @@ pub fn reference_rolled_out(s: &mut State) {
         phase: "Bound".into(),
         storage_class: Some("standard".into()),
     }];
+    // What kind and run-2's cluster have: one default class, one node with the images loaded.
+    s.storage_classes = vec![StorageClassInfo {
+        name: "standard".into(),
+        default: true,
+        provisioner: "rancher.io/local-path".into(),
+    }];
+    s.nodes = vec![NodeInfo {
+        name: "kind-control-plane".into(),
+        images: vec![
+            "docker.io/library/deploycheck-app:0.1.0".into(),
+            "docker.io/library/mongo:7.0".into(),
+            "docker.io/library/busybox:1.36".into(),
+        ],
+        allocatable_cpu_millis: 2000,
+        allocatable_memory_bytes: 8 << 30,
+    }];
     s.hpa = [HpaState {
         name: "deploycheck-app".into(),
         target: "Deployment/deploycheck-app".into(),

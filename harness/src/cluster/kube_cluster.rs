@@ -1534,6 +1534,17 @@ mod tests {
                 ready: true,
                 deleting: true,
                 restarts: 3,
+                containers: ["app", "side"]
+                    .iter()
+                    .zip([2, 1])
+                    .map(|(name, restarts)| ContainerInfo {
+                        name: (*name).into(),
+                        image: "i".into(),
+                        ready: true,
+                        restarts,
+                        ..ContainerInfo::default()
+                    })
+                    .collect(),
                 ..PodState::default()
             }
         );
@@ -1543,6 +1554,72 @@ mod tests {
         assert_eq!(
             (state.phase.as_str(), state.ready, state.restarts),
             ("Unknown", false, 0)
+        );
+    }
+
+    /// What a fail-fast verdict quotes: the kubelet's waiting reason and message, how the
+    /// previous run ended, and the scheduler's reason (verbatim from run-2's cluster).
+    #[test]
+    fn pod_state_keeps_the_kubelets_and_the_schedulers_words() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "flask-app-9966c57d5-g8jzm"},
+            "spec": {"nodeName": "lab", "containers": [{"name": "flask-app"}]},
+            "status": {
+                "phase": "Pending",
+                "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                    "message": "0/1 nodes are available: 1 Insufficient cpu."}],
+                "containerStatuses": [{
+                    "name": "flask-app", "restartCount": 4, "ready": false,
+                    "image": "registry.example.com/flask-mongodb-app:1.0.3", "imageID": "",
+                    "state": {"waiting": {"reason": "CreateContainerConfigError",
+                        "message": "couldn't find key mongodb-password in Secret deploycheck-s415ja/mongodb-secret"}},
+                    "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}
+                }]
+            }
+        }))
+        .unwrap();
+        let state = pod_state(&pod);
+        assert_eq!(state.node.as_deref(), Some("lab"));
+        assert_eq!(
+            state.unschedulable.as_deref(),
+            Some("Unschedulable: 0/1 nodes are available: 1 Insufficient cpu.")
+        );
+        assert_eq!(
+            state.containers,
+            [ContainerInfo {
+                name: "flask-app".into(),
+                image: "registry.example.com/flask-mongodb-app:1.0.3".into(),
+                ready: false,
+                restarts: 4,
+                waiting_reason: Some("CreateContainerConfigError".into()),
+                waiting_message: Some(
+                    "couldn't find key mongodb-password in Secret deploycheck-s415ja/mongodb-secret"
+                        .into()
+                ),
+                last_reason: Some("OOMKilled".into()),
+                last_exit_code: Some(137),
+                running_since: None,
+            }]
+        );
+        let node: Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "lab"},
+            "status": {
+                "allocatable": {"cpu": "2", "memory": "8039936Ki"},
+                "images": [{"names": ["docker.io/library/deploycheck-app:0.1.0", "sha256:abc"], "sizeBytes": 1}]
+            }
+        }))
+        .unwrap();
+        assert_eq!(
+            node_info(&node),
+            NodeInfo {
+                name: "lab".into(),
+                images: vec![
+                    "docker.io/library/deploycheck-app:0.1.0".into(),
+                    "sha256:abc".into()
+                ],
+                allocatable_cpu_millis: 2000,
+                allocatable_memory_bytes: 8039936 * 1024,
+            }
         );
     }
 

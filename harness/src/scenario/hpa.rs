@@ -56,9 +56,10 @@ pub async fn scale_up_sampling<C: Cluster>(
                         .pod_metrics(namespace, &target.app_selector())
                         .await
                         .map_err(|e| e.to_string());
+                    let premise = crate::diagnose::CpuPremise::read(target).await;
                     return ScenarioOutcome::fail(
                         ID,
-                        crate::diagnose::unknown_cpu_hint(&hpa, &metrics),
+                        crate::diagnose::unknown_cpu_hint(&hpa, &metrics, &premise),
                     );
                 }
             }
@@ -756,6 +757,14 @@ mod tests {
         }];
         let target = quick(target(ScriptedCluster::new("kind-kind").with(|s| {
             s.hpa = [stuck].into();
+            // An app container with no CPU request: the premise the samples' hint checks.
+            s.templates.insert(
+                (WorkloadKind::Deployment, "deploycheck-app".into()),
+                serde_json::from_value(
+                    serde_json::json!({"spec": {"containers": [{"name": "app"}]}}),
+                )
+                .unwrap(),
+            );
         })));
         if let Some(metrics) = metrics {
             let selector = target.app_selector();
