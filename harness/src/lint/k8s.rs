@@ -244,7 +244,7 @@ const WORKLOAD_KINDS: [&str; 7] = [
     "Pod",
 ];
 
-fn pod_template(object: &Object) -> Option<(&Node, Option<&Node>)> {
+pub(super) fn pod_template(object: &Object) -> Option<(&Node, Option<&Node>)> {
     let node = &object.node;
     match object.kind.as_str() {
         "Pod" => Some((node.get("spec")?, node.path(&["metadata", "labels"]))),
@@ -283,7 +283,7 @@ fn containers(pod_spec: &Node) -> &[Node] {
         .unwrap_or_default()
 }
 
-fn all_containers(pod_spec: &Node) -> impl Iterator<Item = &Node> {
+pub(super) fn all_containers(pod_spec: &Node) -> impl Iterator<Item = &Node> {
     containers(pod_spec).iter().chain(
         pod_spec
             .get("initContainers")
@@ -292,7 +292,7 @@ fn all_containers(pod_spec: &Node) -> impl Iterator<Item = &Node> {
     )
 }
 
-fn container_name(container: &Node) -> String {
+pub(super) fn container_name(container: &Node) -> String {
     container
         .get("name")
         .and_then(Node::as_str)
@@ -1285,7 +1285,7 @@ fn check_availability(objects: &[Object], workloads: &[Workload], out: &mut Vec<
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     #[test]
@@ -1316,7 +1316,7 @@ mod tests {
     }
 
     /// The objects of `text`, as `manifest::load` reads them from `stack.yaml`.
-    fn objects(text: &str) -> Vec<Object> {
+    pub(in crate::lint) fn objects(text: &str) -> Vec<Object> {
         crate::yaml::parse_documents(text)
             .unwrap()
             .into_iter()

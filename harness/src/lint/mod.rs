@@ -3,6 +3,7 @@
 mod dockerfile;
 mod k8s;
 pub mod quantity;
+mod references;
 
 use serde::Serialize;
 
@@ -55,6 +56,7 @@ pub struct Finding {
 /// Runs every rule over everything loaded. Findings come sorted by origin and line.
 pub fn run(inputs: &Inputs, profile: &Profile) -> Vec<Finding> {
     let mut findings = k8s::check(&inputs.objects, profile);
+    findings.extend(references::check(&inputs.objects));
     for dockerfile in &inputs.dockerfiles {
         findings.extend(dockerfile::check(dockerfile));
     }
@@ -64,7 +66,11 @@ pub fn run(inputs: &Inputs, profile: &Profile) -> Vec<Finding> {
 
 /// The whole catalogue, for `deploycheck lint --rules` and the docs.
 pub fn catalogue() -> Vec<&'static Rule> {
-    k8s::RULES.iter().chain(dockerfile::RULES.iter()).collect()
+    k8s::RULES
+        .iter()
+        .chain(references::RULES.iter())
+        .chain(dockerfile::RULES.iter())
+        .collect()
 }
 
 pub(crate) fn finding(
