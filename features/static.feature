@@ -63,6 +63,12 @@ Feature: Manifests and Dockerfiles, checked without a cluster
       | Service selector matches no pods          | DC040         |
       | Service targetPort not exposed            | DC041         |
 
+    Examples: what pods read from Secrets and ConfigMaps
+      | mistake                                                | rules |
+      | app reads a key its Secret does not define             | DC080 |
+      | envFrom names a Secret the manifests do not define     | DC081 |
+      | a volume names a ConfigMap the manifests do not define | DC081 |
+
     Examples: images, security and availability
       | mistake                                   | rules         |
       | image without a tag                       | DC050         |

@@ -476,7 +476,7 @@ impl KubeCluster {
         let last = Mutex::new(None::<Option<WorkloadState>>);
         let condition = |object: Option<&K>| {
             let state = object.map(Workload::state);
-            let reached = state.as_ref().is_some_and(|s| done(s));
+            let reached = state.as_ref().is_some_and(done);
             *last.lock().unwrap() = Some(state);
             reached
         };
@@ -1005,6 +1005,7 @@ impl Cluster for KubeCluster {
         // Pods by uid, kept current from the watch events.
         let mut pods: BTreeMap<String, PodState> = BTreeMap::new();
         let mut initial: BTreeMap<String, PodState> = BTreeMap::new();
+        let mut listed = false;
         let watch = async {
             while let Some(event) = stream.next().await {
                 let event = event.map_err(|e| {
@@ -1020,7 +1021,10 @@ impl Cluster for KubeCluster {
                         let state = pod_state(&pod);
                         initial.insert(state.uid.clone(), state);
                     }
-                    watcher::Event::InitDone => pods = std::mem::take(&mut initial),
+                    watcher::Event::InitDone => {
+                        pods = std::mem::take(&mut initial);
+                        listed = true;
+                    }
                     watcher::Event::Apply(pod) => {
                         let state = pod_state(&pod);
                         pods.insert(state.uid.clone(), state);
@@ -1042,10 +1046,22 @@ impl Cluster for KubeCluster {
         };
         match tokio::time::timeout(deadline, watch).await {
             Ok(result) => result.map_err(WaitError::from),
-            Err(_) => Err(WaitError::Timeout {
-                waited: deadline,
-                last_seen: super::describe(&pods.values().cloned().collect::<Vec<_>>()),
-            }),
+            Err(_) => {
+                // A wait always reads before it times out: "no pods" only after a list that
+                // found none.
+                let seen = if listed {
+                    pods.into_values().collect()
+                } else {
+                    self.pods(namespace, selector).await?
+                };
+                if done(&seen) {
+                    return Ok(seen);
+                }
+                Err(WaitError::Timeout {
+                    waited: deadline,
+                    last_seen: super::describe(&seen),
+                })
+            }
         }
     }
 
@@ -1127,6 +1143,7 @@ impl Cluster for KubeCluster {
         // A Service may have several slices: keep each by name, judge their union.
         let mut slices: BTreeMap<String, EndpointSlice> = BTreeMap::new();
         let mut initial: BTreeMap<String, EndpointSlice> = BTreeMap::new();
+        let mut listed = false;
         let action = format!("watching endpoints of {service}");
         let watch = async {
             while let Some(event) = stream.next().await {
@@ -1136,7 +1153,10 @@ impl Cluster for KubeCluster {
                     watcher::Event::InitApply(slice) => {
                         initial.insert(slice.metadata.name.clone().unwrap_or_default(), slice);
                     }
-                    watcher::Event::InitDone => slices = std::mem::take(&mut initial),
+                    watcher::Event::InitDone => {
+                        slices = std::mem::take(&mut initial);
+                        listed = true;
+                    }
                     watcher::Event::Apply(slice) => {
                         slices.insert(slice.metadata.name.clone().unwrap_or_default(), slice);
                     }
@@ -1158,7 +1178,14 @@ impl Cluster for KubeCluster {
         match tokio::time::timeout(deadline, watch).await {
             Ok(result) => result.map_err(WaitError::from),
             Err(_) => {
-                let ready = ready_pods(slices.values());
+                let ready = if listed {
+                    ready_pods(slices.values())
+                } else {
+                    self.ready_endpoints(namespace, service).await?
+                };
+                if done(&ready) {
+                    return Ok(ready);
+                }
                 Err(WaitError::Timeout {
                     waited: deadline,
                     last_seen: super::endpoints_seen(service, &ready),
@@ -2646,6 +2673,50 @@ mod tests {
             .unwrap();
         server.await.unwrap();
         assert_eq!(pods, ["web-1", "web-3"]);
+    }
+
+    /// run-2: a wait with no time left never read the cluster and said "mongodb does not
+    /// exist" of a ready StatefulSet. With a zero deadline the wait now reads the object once
+    /// and judges what it read.
+    #[tokio::test]
+    async fn a_wait_with_no_time_left_reads_the_workload_before_it_says_anything() {
+        let (cluster, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let mut unanswered = Vec::new();
+            loop {
+                let (request, send) = handle.next_request().await.expect("a request");
+                if request.uri().path() == "/apis/apps/v1/namespaces/shop/statefulsets/mongodb" {
+                    respond(
+                        send,
+                        serde_json::json!({
+                            "apiVersion": "apps/v1", "kind": "StatefulSet",
+                            "metadata": {"name": "mongodb", "generation": 1},
+                            "spec": {"replicas": 1, "selector": {}, "serviceName": "mongodb", "template": {}},
+                            "status": {"replicas": 1, "readyReplicas": 0, "availableReplicas": 0,
+                                       "currentReplicas": 1, "updatedReplicas": 1, "observedGeneration": 1}
+                        }),
+                    );
+                    break;
+                }
+                // The watch's list, cut short by the deadline.
+                unanswered.push(send);
+            }
+        });
+        let error = cluster
+            .wait_workload(
+                "shop",
+                WorkloadKind::StatefulSet,
+                "mongodb",
+                &|w: &WorkloadState| w.rolled_out(),
+                Duration::ZERO,
+            )
+            .await
+            .unwrap_err();
+        server.await.unwrap();
+        let WaitError::Timeout { last_seen, .. } = error else {
+            panic!("{error}")
+        };
+        assert_eq!(last_seen, "mongodb: 0/1 ready, 1 updated, 0 available");
     }
 
     #[test]
