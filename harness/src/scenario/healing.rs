@@ -66,6 +66,19 @@ pub fn healthy_window(template: &PodTemplateSpec, container: &str) -> Duration {
     Duration::from_secs(period * threshold)
 }
 
+/// How long the app's readiness probe takes to mark a pod unready once its dependency is
+/// gone: `periodSeconds × failureThreshold + timeoutSeconds` and a margin. `None` when the
+/// container or its readiness probe is missing (nothing bounds the wait but the deadline).
+pub fn readiness_reaction(template: &PodTemplateSpec, container: &str) -> Option<Duration> {
+    let probe = app_container(template, container)?
+        .readiness_probe
+        .as_ref()?;
+    let period = probe.period_seconds.unwrap_or(10).max(1) as u64;
+    let threshold = probe.failure_threshold.unwrap_or(3).max(1) as u64;
+    let timeout = probe.timeout_seconds.unwrap_or(1).max(1) as u64;
+    Some(Duration::from_secs(period * threshold + timeout) + crate::blockers::PROBE_MARGIN)
+}
+
 /// ` (events: ...)` for a pod's probe failures and kills, or nothing.
 fn evidence_text(events: &[EventInfo], pod: &str) -> String {
     let lines = evidence(events, pod);
@@ -315,7 +328,17 @@ pub async fn readiness_follows_database<C: Cluster>(
             match profile.cluster.db_down {
                 DbDown::Unready => {
                     let unready = |pods: &[PodState]| !pods.is_empty() && serving(pods) == 0;
-                    match cluster.wait_pods(namespace, &app_selector, &unready, deadline).await {
+                    // The probe's own reaction time bounds the wait: past it, pods still Ready
+                    // will stay so (their readiness does not follow the database).
+                    let reaction = match target
+                        .template(WorkloadKind::Deployment, &profile.app.deployment)
+                        .await
+                    {
+                        Ok(template) => readiness_reaction(&template, &profile.app.container),
+                        Err(_) => None,
+                    };
+                    let bound = reaction.map_or(deadline, |r| r.min(deadline));
+                    match cluster.wait_pods(namespace, &app_selector, &unready, bound).await {
                         // The EndpointSlice controller follows the pod conditions some time
                         // later: wait for the slices too, never read them once.
                         Ok(_) => {
@@ -337,9 +360,19 @@ pub async fn readiness_follows_database<C: Cluster>(
                             }
                         }
                         Err(error) => mismatches.push(format!(
-                            "with the database down the app pods stayed Ready ({error}); a readiness \
-                             probe that checks the database takes them out of the Service (or set \
-                             cluster.db_down = \"503\" if the app answers 503 instead)"
+                            "with the database down the app pods stayed Ready{} ({error}); a \
+                             readiness probe that checks the database takes them out of the Service \
+                             (or set cluster.db_down = \"503\" if the app answers 503 instead)",
+                            match reaction {
+                                Some(r) if r < deadline => format!(
+                                    " past the {} s their readiness probe needs to react \
+                                     (periodSeconds × failureThreshold + timeoutSeconds, plus a \
+                                     {} s margin)",
+                                    r.as_secs(),
+                                    crate::blockers::PROBE_MARGIN.as_secs()
+                                ),
+                                _ => String::new(),
+                            }
                         )),
                     }
                 }
@@ -735,6 +768,44 @@ mod tests {
             "{}",
             outcome.detail
         );
+        assert_eq!(
+            target.cluster.calls().last().unwrap(),
+            "scale StatefulSet/mongodb=1"
+        );
+    }
+
+    /// A readiness probe that reacts in 2 × 5 s (+ 3 s timeout): pods still Ready past that
+    /// and the margin will stay so. The verdict comes then, not at the 180 s deadline (the
+    /// fake's clock, not a sleep).
+    #[tokio::test]
+    async fn pods_that_stay_ready_past_their_probes_reaction_fail_without_waiting_the_deadline() {
+        let fast_probe: PodTemplateSpec = serde_json::from_value(serde_json::json!({"spec": {"containers": [{
+            "name": "app", "image": "i",
+            "readinessProbe": {"httpGet": {"path": "/ready", "port": 5000}, "periodSeconds": 5, "failureThreshold": 2, "timeoutSeconds": 3}
+        }]}}))
+        .unwrap();
+        assert_eq!(
+            readiness_reaction(&fast_probe, "app"),
+            Some(Duration::from_secs(23))
+        );
+        let target = target(database_away(false).with(|s| {
+            s.templates.insert(
+                (WorkloadKind::Deployment, "deploycheck-app".into()),
+                fast_probe,
+            );
+        }));
+        let before = target.cluster.elapsed();
+        let outcome = readiness_follows_database(&target, "http://127.0.0.1:9").await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert!(
+            outcome.detail.contains(
+                "the app pods stayed Ready past the 23 s their readiness probe needs to react"
+            ),
+            "{}",
+            outcome.detail
+        );
+        let reacting = target.cluster.elapsed() - before;
+        assert!(reacting < Duration::from_secs(60), "{reacting:?}");
         assert_eq!(
             target.cluster.calls().last().unwrap(),
             "scale StatefulSet/mongodb=1"
