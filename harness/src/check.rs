@@ -13,6 +13,7 @@ use crate::cluster::safety::{Destructive, decide};
 use crate::cluster::{Cluster, ClusterError, MANAGED_BY, NamespaceGone, WorkloadKind};
 use crate::diagnose;
 use crate::forward::Forwarder;
+use crate::preflight::{self as manifests_preflight, Finding, Level, NodePorts, Read};
 use crate::profile::Profile;
 use crate::scenario::ledger::{self, Window};
 use crate::scenario::{self, ScenarioOutcome, Target};
@@ -41,6 +42,8 @@ pub struct CheckOptions {
     pub only: Vec<String>,
     /// Warnings count as failures (for the exit code and `keep: OnFailure`).
     pub strict: bool,
+    /// With `deploy`: keep the manifests' fixed nodePorts, or clear them.
+    pub node_ports: NodePorts,
 }
 
 /// Everything that happened, for the reports.
@@ -124,6 +127,75 @@ pub async fn preflight<C: Cluster>(
     Ok(())
 }
 
+/// The preflight of `--deploy`, before the namespace is created: with `--node-ports auto` the
+/// manifests' fixed nodePorts are cleared first; then the cluster is read for what the
+/// manifests need (only that: StorageClasses, nodePorts in use, the nodes' images) and judged
+/// by [`crate::preflight::judge`]. Every error, hint and note comes at once. A read the user
+/// may not make is a note that the check was not done, never a pass or a failure.
+///
+/// # Errors
+/// [`CheckError::Preflight`] listing every problem (and the hints and notes beside them);
+/// a cluster that fails otherwise.
+pub async fn deploy_preflight<C: Cluster>(
+    cluster: &C,
+    manifests: &mut [serde_json::Value],
+    node_ports: NodePorts,
+) -> Result<Vec<Finding>, CheckError> {
+    let mut findings = match node_ports {
+        NodePorts::Auto => manifests_preflight::clear_node_ports(manifests),
+        NodePorts::Fixed => Vec::new(),
+    };
+    let wanted = manifests_preflight::wanted(manifests);
+    let facts = manifests_preflight::Facts {
+        context: cluster.context().to_string(),
+        storage_classes: if wanted.needs_storage_classes() {
+            Some(allowed(cluster.storage_classes().await)?)
+        } else {
+            None
+        },
+        node_ports: if wanted.needs_node_ports() {
+            Some(allowed(cluster.node_ports_in_use().await)?)
+        } else {
+            None
+        },
+        nodes: if wanted.needs_nodes() {
+            Some(allowed(cluster.nodes().await)?)
+        } else {
+            None
+        },
+    };
+    findings.extend(manifests_preflight::judge(&wanted, &facts));
+    let errors: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.level == Level::Error)
+        .collect();
+    if errors.is_empty() {
+        return Ok(findings);
+    }
+    let mut text = format!(
+        "{} problem(s) found before anything was applied (context `{}`):",
+        errors.len(),
+        cluster.context()
+    );
+    for error in &errors {
+        text.push_str(&format!("\n  - {error}"));
+    }
+    for other in findings.iter().filter(|f| f.level != Level::Error) {
+        text.push_str(&format!("\n  {other}"));
+    }
+    Err(CheckError::Preflight(text))
+}
+
+/// A cluster-scoped read the preflight makes: forbidden is an answer (the check is not done
+/// and says so); anything else stops the run, as any preflight read does.
+fn allowed<T>(read: Result<T, ClusterError>) -> Result<Read<T>, CheckError> {
+    match read {
+        Ok(answer) => Ok(Read::Answered(answer)),
+        Err(ClusterError::Forbidden { reason, .. }) => Ok(Read::Forbidden(reason)),
+        Err(error) => Err(error.into()),
+    }
+}
+
 fn wanted(options: &CheckOptions, id: &str) -> bool {
     options.only.is_empty() || id == "deploy" || options.only.iter().any(|o| o == id)
 }
@@ -137,6 +209,9 @@ pub enum Event<'a> {
         deploying: bool,
         destructive: &'a Destructive,
     },
+    /// What the preflight of `--deploy` found that does not stop the run: hints, checks it
+    /// could not do, nodePorts it cleared. Reported before anything is applied.
+    Preflight(&'a [Finding]),
     Running(&'a str),
     Finished(&'a ScenarioOutcome),
     /// The first Ctrl-C/SIGTERM arrived; cleanup follows, a second one skips it.
@@ -162,7 +237,13 @@ impl<'r> Progress<'r> {
     }
 
     fn running(&mut self, id: &str) {
-        self.running_since.insert(id.to_string(), Instant::now());
+        self.running_from(id, Instant::now());
+    }
+
+    /// A scenario whose work began at `since`, before its line could be announced (`deploy`:
+    /// the preflight, the namespace and the apply all count).
+    fn running_from(&mut self, id: &str, since: Instant) {
+        self.running_since.insert(id.to_string(), since);
         (self.report)(Event::Running(id));
     }
 
@@ -183,15 +264,18 @@ impl<'r> Progress<'r> {
     }
 }
 
-/// Runs the scenarios in catalogue order. Diagnostics are attached to every failure.
+/// Runs the scenarios in catalogue order. Diagnostics are attached to every failure. `deploy`
+/// is timed from `deploy_started`: the start of the run, so its line includes the preflight,
+/// the namespace's creation and the apply.
 pub async fn run_scenarios<C: Cluster + Send + 'static>(
     target: &Target<C>,
     manifests: Option<&[serde_json::Value]>,
     options: &CheckOptions,
+    deploy_started: Instant,
     report: &mut dyn FnMut(Event<'_>),
 ) -> Vec<ScenarioOutcome> {
     let mut progress = Progress::new(report);
-    progress.running("deploy");
+    progress.running_from("deploy", deploy_started);
     let deployed = scenario::deploy::roll_out(target, manifests).await;
     let rolled_out = deployed.verdict == Verdict::Pass;
     let diagnosis = if rolled_out {
@@ -410,16 +494,18 @@ pub async fn clean_up<C: Cluster>(
 /// resolves on the first Ctrl-C/SIGTERM, `second_interrupt` on the next.
 ///
 /// # Errors
-/// Preflight failures (nothing was checked and nothing was created).
+/// Preflight failures (nothing was checked and nothing was created), the manifests' preflight
+/// among them (see [`deploy_preflight`]).
 pub async fn check_on<C: Cluster + Send + 'static>(
     cluster: Arc<C>,
     profile: Profile,
     options: &CheckOptions,
-    manifests: Option<Vec<serde_json::Value>>,
+    mut manifests: Option<Vec<serde_json::Value>>,
     interrupt: impl Future<Output = ()>,
     second_interrupt: impl Future<Output = ()>,
     report: &mut dyn FnMut(Event<'_>),
 ) -> Result<CheckReport, CheckError> {
+    // Also the start of `deploy`: its line counts the preflight, the namespace and the apply.
     let started = Instant::now();
     let deploying = manifests.is_some();
     let namespace = if deploying {
@@ -431,6 +517,10 @@ pub async fn check_on<C: Cluster + Send + 'static>(
             .unwrap_or_else(|| "default".into())
     };
     preflight(&*cluster, &namespace, &profile, deploying).await?;
+    let noted = match manifests.as_deref_mut() {
+        Some(manifests) => deploy_preflight(&*cluster, manifests, options.node_ports).await?,
+        None => Vec::new(),
+    };
     if deploying {
         cluster.create_namespace(&namespace).await?;
     }
@@ -443,9 +533,18 @@ pub async fn check_on<C: Cluster + Send + 'static>(
         deploying,
         destructive: &target.destructive,
     });
+    if !noted.is_empty() {
+        report(Event::Preflight(&noted));
+    }
     let mut interrupted = false;
     let scenarios = {
-        let run = run_scenarios(&target, manifests.as_deref(), options, &mut *report);
+        let run = run_scenarios(
+            &target,
+            manifests.as_deref(),
+            options,
+            started,
+            &mut *report,
+        );
         // An interrupt wins over work that happens to be ready at the same moment.
         tokio::select! {
             biased;
@@ -642,6 +741,243 @@ mod tests {
         preflight(&ScriptedCluster::new("kind-kind"), "x", &profile(), true)
             .await
             .unwrap();
+    }
+
+    /// A cluster that has what the reference overlay needs: a default StorageClass, both
+    /// images on its node as containerd names them, and another Service on some other nodePort.
+    fn ready_for_the_reference(s: &mut crate::cluster::fake::State) {
+        use crate::cluster::{NodeInfo, NodePortUse, StorageClassInfo};
+        s.storage_classes = vec![StorageClassInfo {
+            name: "standard".into(),
+            default: true,
+            provisioner: "rancher.io/local-path".into(),
+        }];
+        s.nodes = vec![NodeInfo {
+            name: "deploycheck-control-plane".into(),
+            images: vec![
+                "docker.io/library/deploycheck-app:0.1.0".into(),
+                "docker.io/library/mongo:7.0".into(),
+                "registry.k8s.io/pause:3.10".into(),
+            ],
+            ..NodeInfo::default()
+        }];
+        s.node_ports = vec![NodePortUse {
+            port: 30080,
+            service: "ingress-nginx/ingress-nginx-controller".into(),
+        }];
+    }
+
+    fn reference_overlay() -> Vec<serde_json::Value> {
+        load_manifests(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../k8s/overlays/dev"),
+        )
+        .unwrap()
+    }
+
+    fn node_port_of_the_app(manifests: &[serde_json::Value]) -> Option<i64> {
+        manifests
+            .iter()
+            .find(|o| o["kind"] == "Service" && o["metadata"]["name"] == "deploycheck-app")
+            .unwrap()["spec"]["ports"][0]["nodePort"]
+            .as_i64()
+    }
+
+    #[tokio::test]
+    async fn the_reference_overlay_passes_the_preflight_where_the_cluster_has_what_it_needs() {
+        let cluster = ScriptedCluster::new("kind-deploycheck").with(ready_for_the_reference);
+        let mut manifests = reference_overlay();
+        let findings = deploy_preflight(&cluster, &mut manifests, NodePorts::Fixed)
+            .await
+            .unwrap();
+        assert_eq!(findings, []);
+        assert_eq!(manifests, reference_overlay(), "fixed keeps the manifests");
+        assert!(cluster.calls().is_empty(), "{:?}", cluster.calls());
+    }
+
+    /// run-2's second run: another check's namespace still holds 30500.
+    #[tokio::test]
+    async fn a_held_node_port_is_an_error_unless_auto_clears_it() {
+        let cluster = ScriptedCluster::new("kind-lab").with(|s| {
+            ready_for_the_reference(s);
+            s.node_ports.push(crate::cluster::NodePortUse {
+                port: 30500,
+                service: "deploycheck-s6ghhu/deploycheck-app".into(),
+            });
+        });
+        let mut manifests = reference_overlay();
+        let error = deploy_preflight(&cluster, &mut manifests, NodePorts::Fixed)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "1 problem(s) found before anything was applied (context `kind-lab`):\n  - Service \
+             deploycheck-app: nodePort 30500 (spec.ports[0]) is already allocated to Service \
+             deploycheck-s6ghhu/deploycheck-app, so the apply would fail (\"provided port is \
+             already allocated\"): pass --node-ports auto to let the API server choose a free \
+             one in the throw-away namespace, or change the port"
+        );
+
+        let mut manifests = reference_overlay();
+        let findings = deploy_preflight(&cluster, &mut manifests, NodePorts::Auto)
+            .await
+            .unwrap();
+        assert_eq!(
+            findings.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [
+                "Service deploycheck-app: nodePort 30500 (spec.ports[0]) cleared (--node-ports \
+              auto); the API server allocates a free one"
+            ]
+        );
+        // What gets applied has no nodePort left; everything else is as rendered.
+        assert_eq!(node_port_of_the_app(&manifests), None);
+        assert_eq!(node_port_of_the_app(&reference_overlay()), Some(30500));
+        assert_eq!(manifests.len(), reference_overlay().len());
+    }
+
+    /// The StorageClass of run-2's `missing-storageclass` stack, its nodePort held, and an app
+    /// image with `Never` that no node has: every problem in one error, and nothing created.
+    #[tokio::test]
+    async fn every_preflight_problem_stops_the_run_before_the_namespace_exists() {
+        let cluster = Arc::new(ScriptedCluster::new("kind-lab").with(|s| {
+            ready_for_the_reference(s);
+            s.node_ports.push(crate::cluster::NodePortUse {
+                port: 30500,
+                service: "ci-7/flask-app".into(),
+            });
+            s.nodes[0].images = vec!["docker.io/library/mongo:7.0".into()];
+        }));
+        let mut manifests = reference_overlay();
+        for object in &mut manifests {
+            if object["kind"] == "StatefulSet" {
+                object["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] =
+                    "fast-ssd".into();
+            }
+            if object["kind"] == "Deployment" {
+                object["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] =
+                    "Never".into();
+            }
+        }
+        let mut events = 0;
+        let error = check_on(
+            cluster.clone(),
+            profile(),
+            &CheckOptions::default(),
+            Some(manifests),
+            std::future::pending(),
+            std::future::pending(),
+            &mut |_| events += 1,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(error, CheckError::Preflight(_)), "{error:?}");
+        assert_eq!(
+            error.to_string(),
+            "3 problem(s) found before anything was applied (context `kind-lab`):\n  \
+             - claim template `data` of StatefulSet mongodb names StorageClass `fast-ssd`, which \
+             the cluster does not have (the cluster has: standard; default: standard): its claim \
+             would stay Pending\n  \
+             - Service deploycheck-app: nodePort 30500 (spec.ports[0]) is already allocated to \
+             Service ci-7/flask-app, so the apply would fail (\"provided port is already \
+             allocated\"): pass --node-ports auto to let the API server choose a free one in \
+             the throw-away namespace, or change the port\n  \
+             - image deploycheck-app:0.1.0 (Deployment deploycheck-app, container app; \
+             imagePullPolicy Never) is on no node, and Never forbids pulling it, so its pods \
+             cannot start (ErrImageNeverPull): load it with `kind load docker-image \
+             deploycheck-app:0.1.0 --name lab`"
+        );
+        assert!(cluster.calls().is_empty(), "{:?}", cluster.calls());
+        assert_eq!(
+            events, 0,
+            "nothing is announced for a run that never starts"
+        );
+    }
+
+    /// A user without the ClusterRole to list StorageClasses, nodes or every Service: each
+    /// check says it was not done, the run goes on, and the notes reach the reporter before
+    /// the apply.
+    #[tokio::test]
+    async fn a_forbidden_cluster_wide_read_is_reported_as_not_checked_and_the_run_goes_on() {
+        let cluster = Arc::new(ScriptedCluster::new("kind-lab").with(|s| {
+            for method in ["storage_classes", "nodes", "node_ports_in_use"] {
+                s.forbidden.insert(method);
+            }
+        }));
+        let mut printed = Vec::new();
+        let report = check_on(
+            cluster.clone(),
+            profile(),
+            &CheckOptions::default(),
+            Some(reference_overlay()),
+            std::future::pending(),
+            std::future::pending(),
+            &mut |event| match event {
+                Event::Preflight(findings) => {
+                    printed.extend(findings.iter().map(ToString::to_string));
+                }
+                Event::Running(id) => printed.push(format!("running {id}")),
+                _ => {}
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            printed.iter().take(4).collect::<Vec<_>>(),
+            [
+                "StorageClasses not checked: the user of this context may not list them (User \
+                 \"ci\" cannot storage_classes in the namespace)",
+                "nodePorts in use not checked: the user of this context may not list the \
+                 Services of every namespace (User \"ci\" cannot node_ports_in_use in the \
+                 namespace)",
+                "images on the nodes not checked: the user of this context may not list nodes \
+                 (User \"ci\" cannot nodes in the namespace)",
+                "running deploy",
+            ]
+        );
+        let calls = cluster.calls();
+        assert!(
+            calls[0].starts_with("create namespace deploycheck-")
+                && calls[1].starts_with("apply deploycheck-"),
+            "{calls:?}"
+        );
+        assert_eq!(report.scenarios[0].id, "deploy");
+    }
+
+    /// run-2 printed `deploy ... (0.0 s)` for a deploy that failed on its apply after about
+    /// 5 s. The line counts from the start of the run: the preflight, the namespace's creation
+    /// and the apply. Here the reporter itself takes 300 ms on the banner, which comes after
+    /// the namespace is created and before the apply: that time must be on the line.
+    #[tokio::test]
+    async fn deploy_is_timed_from_the_preflight_through_an_apply_that_failed() {
+        let cluster = Arc::new(ScriptedCluster::new("kind-lab").with(|s| {
+            ready_for_the_reference(s);
+            s.forbidden.insert("apply");
+        }));
+        let report = check_on(
+            cluster.clone(),
+            profile(),
+            &CheckOptions::default(),
+            Some(reference_overlay()),
+            std::future::pending(),
+            std::future::pending(),
+            &mut |event| {
+                if let Event::Started { .. } = event {
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+            },
+        )
+        .await
+        .unwrap();
+        let deploy = &report.scenarios[0];
+        assert_eq!(deploy.verdict, Verdict::Fail);
+        assert!(
+            deploy
+                .detail
+                .starts_with("apply in namespace `deploycheck-"),
+            "{}",
+            deploy.detail
+        );
+        assert!(deploy.duration_ms >= 300, "{} ms", deploy.duration_ms);
+        assert!(deploy.duration_ms as f64 <= report.seconds * 1000.0);
     }
 
     #[tokio::test]
@@ -1004,6 +1340,26 @@ mod tests {
             "{}",
             report.cleanup
         );
+    }
+
+    #[test]
+    fn a_scenario_announced_late_is_timed_from_when_its_work_began() {
+        let mut announced = Vec::new();
+        let mut report = |event: Event<'_>| {
+            if let Event::Running(id) = event {
+                announced.push(id.to_string());
+            }
+        };
+        let mut progress = Progress::new(&mut report);
+        let began = Instant::now();
+        progress.running_from("deploy", began);
+        progress.finish_at(
+            ScenarioOutcome::fail("deploy", "apply failed"),
+            None,
+            began + Duration::from_millis(5_100),
+        );
+        assert_eq!(progress.outcomes[0].duration_ms, 5_100);
+        assert_eq!(announced, ["deploy"]);
     }
 
     #[test]

@@ -98,6 +98,12 @@ pub struct CheckArgs {
     /// Allow pod deletion and fault injection on a context that does not look local.
     #[arg(long)]
     pub allow_destructive: bool,
+    /// With --deploy: `fixed` keeps the manifests' nodePorts (one that another Service of the
+    /// cluster holds is an error before anything is applied); `auto` clears them in the
+    /// throw-away namespace so the API server allocates free ones (parallel checks on one
+    /// cluster) [default: fixed].
+    #[arg(long, value_enum, value_name = "fixed|auto", requires = "deploy")]
+    pub node_ports: Option<crate::preflight::NodePorts>,
     /// Also run the slow scenarios (HPA scale-down back to the minimum).
     #[arg(long)]
     pub slow: bool,
@@ -385,6 +391,7 @@ async fn run_check(args: &CheckArgs, profile: Option<&str>) -> u8 {
         slow: args.slow,
         only: args.only.clone(),
         strict: args.strict,
+        node_ports: args.node_ports.unwrap_or_default(),
     };
     let mut print = |event: crate::check::Event<'_>| print!("{}", report::event(&event));
     let result = crate::check::check(profile, &options, &mut print).await;

@@ -17,6 +17,7 @@ pub mod lint;
 pub mod load;
 pub mod local;
 pub mod manifest;
+pub mod preflight;
 pub mod probe;
 pub mod profile;
 pub mod rawhttp;

@@ -114,6 +114,63 @@ fn scenario_selection_is_checked_and_listed() {
 }
 
 #[test]
+fn node_ports_is_fixed_or_auto_and_only_with_deploy() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = check(&["--node-ports", "auto"], &kubeconfig(&dir));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).starts_with(
+            "error: the following required arguments were not provided:\n  --deploy <DIR>"
+        ),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = check(
+        &["--deploy", "no/such/overlay", "--node-ports", "sometimes"],
+        &kubeconfig(&dir),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).starts_with(
+            "error: invalid value 'sometimes' for '--node-ports <fixed|auto>'\n  \
+             [possible values: fixed, auto]"
+        ),
+        "{}",
+        stderr(&output)
+    );
+
+    // Both values parse: the run gets as far as reading the manifests.
+    for value in ["fixed", "auto"] {
+        let output = check(
+            &["--deploy", "no/such/overlay", "--node-ports", value],
+            &kubeconfig(&dir),
+        );
+        assert_eq!(output.status.code(), Some(2), "{value}");
+        assert_eq!(
+            stderr(&output).trim(),
+            "deploycheck check: no/such/overlay: no such file or directory",
+            "{value}"
+        );
+    }
+
+    let output = check(&["--help"], &kubeconfig(&dir));
+    // Words only: clap wraps the help to the terminal's width.
+    let help = String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for expected in [
+        "--node-ports <fixed|auto>",
+        "[default: fixed]",
+        "- fixed: Keep them; a nodePort another Service of the cluster already holds is an error",
+        "- auto: Clear them in the throw-away namespace: the API server allocates free ones",
+    ] {
+        assert!(help.contains(expected), "{expected}: {help}");
+    }
+}
+
+#[test]
 fn strict_is_accepted_and_nothing_checked_is_still_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let output = check(&["--strict"], &kubeconfig(&dir));

@@ -42,6 +42,10 @@ pub fn event(event: &Event<'_>) -> String {
             }
             text
         }
+        Event::Preflight(findings) => findings
+            .iter()
+            .map(|finding| format!("preflight: {finding}\n"))
+            .collect(),
         Event::Running(id) => format!("...   {id}\n"),
         Event::Finished(outcome) => line(outcome),
         Event::Interrupted => {
@@ -293,6 +297,39 @@ mod tests {
             "deploycheck check: context gke, namespace shop\ndestructive scenarios will be skipped: context `gke` does not look local\n"
         );
         assert_eq!(event(&Event::Running("hpa")), "...   hpa\n");
+    }
+
+    #[test]
+    fn preflight_notes_and_hints_are_one_line_each() {
+        let mut manifests = vec![
+            serde_json::json!({"kind": "Service", "metadata": {"name": "web"},
+            "spec": {"ports": [{"port": 80, "nodePort": 30500}]}}),
+        ];
+        let mut findings = crate::preflight::clear_node_ports(&mut manifests);
+        let pod = [serde_json::json!({"kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "app", "image": "web:1"}]}})];
+        let facts = crate::preflight::Facts {
+            context: "kind-kind".into(),
+            nodes: Some(crate::preflight::Read::Answered(vec![
+                crate::cluster::NodeInfo {
+                    images: vec!["docker.io/library/mongo:7.0".into()],
+                    ..Default::default()
+                },
+            ])),
+            ..Default::default()
+        };
+        findings.extend(crate::preflight::judge(
+            &crate::preflight::wanted(&pod),
+            &facts,
+        ));
+        assert_eq!(
+            event(&Event::Preflight(&findings)),
+            "preflight: Service web: nodePort 30500 (spec.ports[0]) cleared (--node-ports auto); \
+             the API server allocates a free one\n\
+             preflight: hint: image web:1 (Pod p, container app; imagePullPolicy IfNotPresent) is \
+             on no node: the kubelet will pull it from its registry, and its pods will not start \
+             if it cannot; load it with `kind load docker-image web:1 --name kind`\n"
+        );
     }
 
     #[test]
