@@ -999,4 +999,48 @@ mod tests {
             "{text}"
         );
     }
+
+    /// run-2 (`broken/missing-secret-key.txt`): with the app's pods stuck in
+    /// CreateContainerConfigError the report also raised "HPA reports CPU <unknown> ... no
+    /// sample for the app's pods yet". The root cause is said first and alone; what follows
+    /// from it is said once, as such.
+    #[tokio::test]
+    async fn a_failed_rollout_says_its_root_cause_first_and_its_consequences_as_such() {
+        let mut stuck = pod("deploycheck-app-9966c57d5-g8jzm", "a", false);
+        stuck.containers = vec![crate::cluster::ContainerInfo {
+            name: "app".into(),
+            waiting_reason: Some("CreateContainerConfigError".into()),
+            waiting_message: Some(
+                "couldn't find key mongodb-password in Secret ns/mongodb-secret".into(),
+            ),
+            ..crate::cluster::ContainerInfo::default()
+        }];
+        stuck.waiting = vec!["app: CreateContainerConfigError".into()];
+        let target = target(ScriptedCluster::new("kind-kind").with(|s| {
+            crate::cluster::fake::reference_rolled_out(s);
+            s.pods.insert(APP.into(), vec![stuck]);
+            s.hpa[0].cpu_percent = None;
+            s.config.insert(
+                (crate::cluster::ConfigKind::Secret, "mongodb-secret".into()),
+                vec!["password".into()],
+            );
+        }));
+        let diagnosis = collect(&target).await;
+        assert_eq!(diagnosis.hints.len(), 2, "{:#?}", diagnosis.hints);
+        assert!(
+            diagnosis.hints[0].starts_with(
+                "root cause: deploycheck-app-9966c57d5-g8jzm: container app cannot be created (CreateContainerConfigError: couldn't find key mongodb-password in Secret ns/mongodb-secret); Secret mongodb-secret has the keys password"
+            ),
+            "{}",
+            diagnosis.hints[0]
+        );
+        assert_eq!(
+            diagnosis.hints[1],
+            "because of the above: no app pod is Ready, so HPA deploycheck-app has no CPU sample \
+             (<unknown>) and the app's Service has no ready endpoints; these are not further problems"
+        );
+        let text = diagnosis.to_string();
+        assert!(!text.contains("no sample for the app's pods yet"), "{text}");
+        assert!(!text.contains("CPU request"), "{text}");
+    }
 }
