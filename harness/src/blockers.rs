@@ -18,6 +18,7 @@ use crate::cluster::{
     Cluster, ConfigKind, EventInfo, NodeInfo, PodMetrics, PodState, PodUsage, PvcState,
     StorageClassInfo, WorkloadKind,
 };
+use crate::imageref::{default_pull_policy, normalise_image};
 
 /// How long a container may sit in `CreateContainerConfigError` before it counts: the kubelet
 /// reports it at once, and a Secret applied in the same batch may land a moment later.
@@ -267,37 +268,13 @@ fn unschedulable(
     })
 }
 
-/// `docker.io/library/name:latest` for `name`, as containerd lists images on a node.
-pub fn normalised_image(image: &str) -> String {
-    let (name, digest) = match image.split_once('@') {
-        Some((name, digest)) => (name, Some(digest)),
-        None => (image, None),
-    };
-    let first = name.split('/').next().unwrap_or_default();
-    let registry =
-        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
-    let mut full = match (registry, name.matches('/').count()) {
-        (true, _) => name.to_string(),
-        (false, 0) => format!("docker.io/library/{name}"),
-        (false, _) => format!("docker.io/{name}"),
-    };
-    let last = full.rsplit('/').next().unwrap_or_default();
-    if let Some(digest) = digest {
-        return format!("{full}@{digest}");
-    }
-    if !last.contains(':') {
-        full.push_str(":latest");
-    }
-    full
-}
-
 /// The nodes that have `image`; `None` when the nodes could not be read.
 pub fn nodes_with(image: &str, nodes: Option<&[NodeInfo]>) -> Option<Vec<String>> {
-    let wanted = normalised_image(image);
+    let wanted = normalise_image(image);
     nodes.map(|nodes| {
         nodes
             .iter()
-            .filter(|n| n.images.iter().any(|i| normalised_image(i) == wanted))
+            .filter(|n| n.images.iter().any(|i| normalise_image(i) == wanted))
             .map(|n| n.name.clone())
             .collect()
     })
@@ -305,13 +282,7 @@ pub fn nodes_with(image: &str, nodes: Option<&[NodeInfo]>) -> Option<Vec<String>
 
 fn pull_policy(image: &str, spec: Option<&Container>) -> String {
     spec.and_then(|c| c.image_pull_policy.clone())
-        .unwrap_or_else(|| {
-            if normalised_image(image).ends_with(":latest") {
-                "Always".into()
-            } else {
-                "IfNotPresent".into()
-            }
-        })
+        .unwrap_or_else(|| default_pull_policy(image).to_string())
 }
 
 fn container_blocker(
@@ -817,23 +788,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn images_compare_as_containerd_lists_them() {
-        for (given, listed) in [
-            (
-                "deploycheck-app:0.1.0",
-                "docker.io/library/deploycheck-app:0.1.0",
-            ),
-            ("busybox", "docker.io/library/busybox:latest"),
-            ("user/img:1", "docker.io/user/img:1"),
-            (
-                "registry.example.com/flask-mongodb-app:1.0.3",
-                "registry.example.com/flask-mongodb-app:1.0.3",
-            ),
-            ("localhost:5000/app", "localhost:5000/app:latest"),
-            ("app@sha256:abc", "docker.io/library/app@sha256:abc"),
-        ] {
-            assert_eq!(normalised_image(given), listed, "{given}");
-        }
+    fn the_nodes_with_an_image_are_found_by_containerds_name() {
         let nodes = [NodeInfo {
             name: "lab".into(),
             images: vec!["docker.io/library/deploycheck-app:0.1.0".into()],

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod diagnose;
 pub mod forward;
 pub mod image;
+pub mod imageref;
 pub mod incluster;
 pub mod lint;
 pub mod load;

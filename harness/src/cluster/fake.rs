@@ -258,6 +258,7 @@ pub fn reference_rolled_out(s: &mut State) {
             name: "deploycheck-app".into(),
             kind: "NodePort".into(),
             ports: vec![5000],
+            target_ports: vec!["http".into()],
             headless: false,
             selector: [(
                 "app.kubernetes.io/name".to_string(),
@@ -272,6 +273,7 @@ pub fn reference_rolled_out(s: &mut State) {
             name: "mongodb".into(),
             kind: "ClusterIP".into(),
             ports: vec![27017],
+            target_ports: vec!["27017".into()],
             headless: false,
             selector: [("app.kubernetes.io/name".to_string(), "mongodb".to_string())].into(),
         },

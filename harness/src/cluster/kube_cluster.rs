@@ -13,6 +13,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Api;
 use kube::api::{
     DeleteParams, DynamicObject, GroupVersionKind, ListParams, LogParams, Patch, PatchParams,
@@ -1111,6 +1112,17 @@ impl Cluster for KubeCluster {
                 kind: spec.type_.unwrap_or_else(|| "ClusterIP".into()),
                 ports: spec.ports.iter().flatten().map(|p| p.port).collect(),
                 headless: spec.cluster_ip.as_deref() == Some("None"),
+                target_ports: spec
+                    .ports
+                    .iter()
+                    .flatten()
+                    .map(|p| match &p.target_port {
+                        Some(IntOrString::Int(port)) => port.to_string(),
+                        Some(IntOrString::String(name)) => name.clone(),
+                        // Unset, it is the port itself.
+                        None => p.port.to_string(),
+                    })
+                    .collect(),
                 selector: spec.selector.unwrap_or_default(),
             }
         }))

@@ -197,6 +197,8 @@ pub struct ServiceInfo {
     pub headless: bool,
     /// `spec.selector`: which pods it routes to (empty: none are chosen by labels).
     pub selector: BTreeMap<String, String>,
+    /// Each port's `targetPort` (a number or a port name), in the order of `ports`.
+    pub target_ports: Vec<String>,
 }
 
 /// A StorageClass, for claims that name one.

@@ -63,6 +63,9 @@ pub async fn roll_out<C: Cluster>(
         Rollout::Timeout(not_rolled_out) => mismatches.extend(not_rolled_out),
         Rollout::Error(error) => mismatches.push(error),
     }
+    if mismatches.is_empty() {
+        mismatches.extend(service_mismatches(target).await);
+    }
     match cluster.pvcs(namespace).await {
         Ok(pvcs) => {
             let database_claims: Vec<_> = pvcs
@@ -118,6 +121,75 @@ pub async fn roll_out<C: Cluster>(
         ),
         mismatches,
     )
+}
+
+/// The app's Service, once the app rolled out: it exists, its selector matches the app's pods,
+/// and each targetPort is a port of the app container (by number or name). A Service that
+/// cannot route to the pods is as certain as any blocker, and said here, before a scenario
+/// fails on a write that could never arrive.
+async fn service_mismatches<C: Cluster>(target: &Target<C>) -> Vec<String> {
+    let cluster = &*target.cluster;
+    let (namespace, profile) = (&target.namespace, &target.profile);
+    let name = &profile.app.service;
+    let service = match cluster.service(namespace, name).await {
+        Ok(Some(service)) => service,
+        Ok(None) => {
+            return vec![format!(
+                "Service {name} (the app's, per the profile) does not exist"
+            )];
+        }
+        Err(error) => return vec![error.to_string()],
+    };
+    let mut mismatches = Vec::new();
+    // Only pods found by the profile's labels can show that the Service's selector misses them.
+    let app_pods = cluster
+        .pods(namespace, &target.app_selector())
+        .await
+        .unwrap_or_default();
+    if !service.selector.is_empty() && !app_pods.is_empty() {
+        let selector = super::selector(&service.selector);
+        match cluster.pods(namespace, &selector).await {
+            Ok(pods) if pods.is_empty() => {
+                let carried = app_pods
+                    .first()
+                    .map(|p| super::selector(&p.labels))
+                    .filter(|l| !l.is_empty())
+                    .map_or_else(String::new, |l| format!(" (they carry {l})"));
+                mismatches.push(format!(
+                    "Service {name} selects {selector}, which matches none of the app's pods{carried}: \
+                     it can route nowhere; make its selector match the pod template's labels"
+                ));
+            }
+            Ok(_) => {}
+            Err(error) => mismatches.push(error.to_string()),
+        }
+    }
+    if !service.target_ports.is_empty()
+        && let Ok(template) = target
+            .template(WorkloadKind::Deployment, &profile.app.deployment)
+            .await
+        && let Some(app) = super::connectivity::app_container(&template, &profile.app.container)
+        && let Some(ports) = app.ports.as_ref().filter(|p| !p.is_empty())
+    {
+        let served: Vec<String> = ports
+            .iter()
+            .flat_map(|p| [Some(p.container_port.to_string()), p.name.clone()])
+            .flatten()
+            .collect();
+        for (port, target_port) in service.ports.iter().zip(&service.target_ports) {
+            if !served.contains(target_port) {
+                let declared: Vec<String> =
+                    ports.iter().map(|p| p.container_port.to_string()).collect();
+                mismatches.push(format!(
+                    "Service {name} sends port {port} to targetPort {target_port}, which is no port \
+                     of container {} (it declares {}): requests through the Service are refused",
+                    app.name,
+                    declared.join(", ")
+                ));
+            }
+        }
+    }
+    mismatches
 }
 
 /// Rounds of: read both workloads, stop when both rolled out; read the facts, stop when a
@@ -371,6 +443,11 @@ mod tests {
             );
             s.hpa[0].name = "flask-app".into();
             s.hpa[0].target = "Deployment/flask-app".into();
+            let mut service = s.services.remove("deploycheck-app").unwrap();
+            service.name = "flask-app".into();
+            service.selector = [("app".to_string(), "flask-app".to_string())].into();
+            service.target_ports = vec!["5000".into()];
+            s.services.insert("flask-app".into(), service);
             let mut mongo = fake_pod("mongodb-0", "m", true);
             mongo.running_since = at(0);
             s.pods.insert(MONGO.into(), vec![mongo]);
@@ -883,6 +960,37 @@ mod tests {
             ),
             "{:?}",
             outcome.mismatches
+        );
+    }
+
+    /// A Service that can route nowhere is named by `deploy`, with the labels the pods carry
+    /// and the ports the container declares.
+    #[tokio::test]
+    async fn a_service_that_routes_nowhere_fails_the_rollout() {
+        let cluster = flask_stack(2, flask_app(serde_json::json!({}))).with(|s| {
+            let mut ready = app_pod("flask-app-a", true, ContainerInfo::default());
+            ready.labels = [("app".to_string(), "flask-app".to_string())].into();
+            s.pods.insert(FLASK.into(), vec![ready]);
+            s.services.insert(
+                "flask-app".into(),
+                crate::cluster::ServiceInfo {
+                    name: "flask-app".into(),
+                    kind: "NodePort".into(),
+                    ports: vec![5000],
+                    target_ports: vec!["8080".into()],
+                    selector: [("app".to_string(), "flask-api".to_string())].into(),
+                    ..crate::cluster::ServiceInfo::default()
+                },
+            );
+        });
+        let outcome = roll_out(&flask_target(cluster), None).await;
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert_eq!(
+            outcome.mismatches,
+            [
+                "Service flask-app selects app=flask-api, which matches none of the app's pods (they carry app=flask-app): it can route nowhere; make its selector match the pod template's labels",
+                "Service flask-app sends port 5000 to targetPort 8080, which is no port of container flask-app (it declares 5000): requests through the Service are refused",
+            ]
         );
     }
 }
