@@ -379,6 +379,11 @@ pub async fn run_judged<C: Cluster + Send + 'static>(
     database: std::net::SocketAddr,
 ) -> ScenarioOutcome {
     let window = Window::open(target).await;
+    target.checkpoints.record(ledger::Checkpoint {
+        window: window.clone(),
+        at: target.cluster.elapsed(),
+        scenario: id.to_string(),
+    });
     let mut outcome = run_one(target, id, app_url, database).await;
     if outcome.verdict != Verdict::Skip {
         outcome = outcome.failing_also(ledger::unexplained_restarts(target, &window).await);

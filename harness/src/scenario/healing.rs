@@ -129,29 +129,71 @@ pub async fn liveness_restart<C: Cluster>(target: &Target<C>, base_url: &str) ->
         Ok(pods) => pods,
         Err(error) => return ScenarioOutcome::fail(ID, error.to_string()),
     };
-    let Some(victim) = pods.iter().find(|p| p.ready && !p.deleting).cloned() else {
-        return ScenarioOutcome::fail(
-            ID,
-            format!(
-                "no ready app pod to freeze: {}",
-                crate::cluster::describe(&pods)
-            ),
-        );
-    };
     let deadline = profile.cluster.recovery;
     // Healthy first: a container that restarts, or whose liveness probe fails, before anything
-    // is done to it would make any restart seen later prove nothing about the freeze.
+    // is done to it would make any restart seen later prove nothing about the freeze. The
+    // earlier scenarios' windows may already have shown a pod healthy for long enough, with
+    // no fault of ours in between that could explain or hide a probe failure: only what is
+    // missing of the span is watched now.
     let watched = healthy_window(&template, &profile.app.container).min(deadline);
     let events_before = cluster.events(namespace).await.unwrap_or_default();
-    let window = Window::from_reads(0, &events_before, [&victim], &[]);
+    let (victim, window, observed) =
+        match super::ledger::healthy_since(target, &pods, &events_before) {
+            Some((pod, checkpoint)) => (
+                pod.clone(),
+                checkpoint.window,
+                Some((
+                    cluster.elapsed().saturating_sub(checkpoint.at),
+                    checkpoint.scenario,
+                )),
+            ),
+            None => {
+                let Some(victim) = pods.iter().find(|p| p.ready && !p.deleting).cloned() else {
+                    return ScenarioOutcome::fail(
+                        ID,
+                        format!(
+                            "no ready app pod to freeze: {}",
+                            crate::cluster::describe(&pods)
+                        ),
+                    );
+                };
+                let window = Window::from_reads(0, &events_before, [&victim], &[]);
+                (victim, window, None)
+            }
+        };
+    let already_seen = observed.as_ref().map_or(Duration::ZERO, |(seen, _)| *seen);
+    let watch_now = watched.saturating_sub(already_seen);
+    let healthy_note = match &observed {
+        Some((_, scenario)) => format!(
+            "; healthy for {} s before the freeze: observed since `{scenario}` started (no restart, \
+             no liveness failure, no fault of ours that could explain one){}",
+            (already_seen + watch_now).as_secs(),
+            if watch_now.is_zero() {
+                String::new()
+            } else {
+                format!(", {} s of it watched now", watch_now.as_secs())
+            }
+        ),
+        None => format!(
+            "; healthy for {} s before the freeze (watched)",
+            watch_now.as_secs()
+        ),
+    };
     let restarted_alone = |pods: &[PodState]| {
         pods.iter()
             .any(|p| p.uid == victim.uid && p.restarts > victim.restarts)
     };
-    match cluster
-        .wait_pods(namespace, &selector, &restarted_alone, watched)
-        .await
-    {
+    let watch = if watch_now.is_zero() {
+        Err(WaitError::Timeout {
+            waited: Duration::ZERO,
+            last_seen: String::new(),
+        })
+    } else {
+        cluster
+            .wait_pods(namespace, &selector, &restarted_alone, watch_now)
+            .await
+    };
+    match watch {
         Ok(_) => {
             let events = window.new_events(&cluster.events(namespace).await.unwrap_or_default());
             return ScenarioOutcome::fail(
@@ -160,7 +202,7 @@ pub async fn liveness_restart<C: Cluster>(target: &Target<C>, base_url: &str) ->
                     "{} restarted by itself while deploycheck watched it for {} s before freezing \
                      anything{}: the liveness probe fails on a healthy app (check its port and path)",
                     victim.name,
-                    watched.as_secs(),
+                    (already_seen + watch_now).as_secs(),
                     evidence_text(&events, &victim.name)
                 ),
             );
@@ -265,7 +307,7 @@ pub async fn liveness_restart<C: Cluster>(target: &Target<C>, base_url: &str) ->
         ID,
         format!(
             "froze {}; its liveness probe failed, the kubelet restarted it and it was Ready again \
-             after {} ms",
+             after {} ms{healthy_note}",
             victim.name,
             recovery.as_millis()
         ),
@@ -541,6 +583,60 @@ mod tests {
         assert_eq!(
             target.cluster.calls(),
             ["ephemeral busybox:1.36 in app-a/app as Some(65532)"]
+        );
+    }
+
+    /// The earlier scenarios' windows already showed app-a healthy for 45 s, with no fault of
+    /// ours in between: the 30 s watch before the freeze costs nothing (issue 15 §4), and the
+    /// report says what the window was.
+    #[tokio::test]
+    async fn an_earlier_scenarios_window_serves_as_the_healthy_watch() {
+        let target = target(
+            freezable("deploycheck: stopped 1", vec![liveness_event()]).with(|s| {
+                // No watch before the freeze: its quiet() entry is not there to be consumed.
+                s.pod_script.get_mut(APP).unwrap().pop_front();
+            }),
+        );
+        let pods = [pod("app-a", "app-a", true), pod("app-b", "app-b", true)];
+        target.checkpoints.record(super::super::ledger::Checkpoint {
+            window: Window::from_reads(0, &[], &pods, &[]),
+            at: target.cluster.elapsed(),
+            scenario: "replicas".into(),
+        });
+        *target.cluster.clock.lock().unwrap() += Duration::from_secs(45);
+        let outcome = liveness_restart(&target, "http://127.0.0.1:9").await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        assert!(
+            outcome.detail.ends_with(
+                "; healthy for 45 s before the freeze: observed since `replicas` started (no \
+                 restart, no liveness failure, no fault of ours that could explain one)"
+            ),
+            "{}",
+            outcome.detail
+        );
+    }
+
+    /// A database outage since the checkpoint could explain (or hide) a liveness failure of a
+    /// probe that depends on the database: the pod is watched again, as without a checkpoint.
+    #[tokio::test]
+    async fn a_database_outage_since_the_window_means_watching_again() {
+        let target = target(freezable("deploycheck: stopped 1", vec![liveness_event()]));
+        let pods = [pod("app-a", "app-a", true), pod("app-b", "app-b", true)];
+        target.checkpoints.record(super::super::ledger::Checkpoint {
+            window: Window::from_reads(0, &[], &pods, &[]),
+            at: target.cluster.elapsed(),
+            scenario: "recreate".into(),
+        });
+        target.faults.record(Fault::DatabaseRecreated);
+        *target.cluster.clock.lock().unwrap() += Duration::from_secs(45);
+        let outcome = liveness_restart(&target, "http://127.0.0.1:9").await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        assert!(
+            outcome
+                .detail
+                .ends_with("; healthy for 30 s before the freeze (watched)"),
+            "{}",
+            outcome.detail
         );
     }
 

@@ -68,7 +68,7 @@ impl Ledger {
         self.0.lock().unwrap().len()
     }
 
-    fn since(&self, from: usize) -> Vec<Fault> {
+    pub(crate) fn since(&self, from: usize) -> Vec<Fault> {
         self.0.lock().unwrap()[from..].to_vec()
     }
 }
@@ -174,6 +174,65 @@ impl Window {
             })
             .collect()
     }
+}
+
+/// The window a scenario opened, kept for the rest of the run with when it opened (on the
+/// cluster client's clock): a later scenario may count the time since as already observed.
+#[derive(Clone, Debug)]
+pub struct Checkpoint {
+    pub window: Window,
+    pub at: std::time::Duration,
+    /// The scenario whose window it was.
+    pub scenario: String,
+}
+
+/// Every scenario's window of this run, oldest first.
+#[derive(Debug, Default)]
+pub struct Checkpoints(Mutex<Vec<Checkpoint>>);
+
+impl Checkpoints {
+    pub fn record(&self, checkpoint: Checkpoint) {
+        self.0.lock().unwrap().push(checkpoint);
+    }
+
+    pub fn all(&self) -> Vec<Checkpoint> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// An app pod that has stayed healthy on its own since a checkpoint: Ready now, the same
+/// container restarts as then, no liveness failure or kill among the events since, and no
+/// fault of deploycheck's since that touched it, took the database away or restarted the app
+/// (any of which could have explained, or hidden, a probe failure). The oldest such
+/// checkpoint wins: the longest span observed.
+pub fn healthy_since<'a, C>(
+    target: &Target<C>,
+    pods: &'a [PodState],
+    events: &[EventInfo],
+) -> Option<(&'a PodState, Checkpoint)> {
+    for checkpoint in target.checkpoints.all() {
+        let window = &checkpoint.window;
+        let faults = window.faults(target);
+        if faults.iter().any(|f| {
+            f.takes_database_away(&window.database_pods) || matches!(f, Fault::RestartedApp)
+        }) {
+            continue;
+        }
+        let new_events = window.new_events(events);
+        let healthy = pods.iter().find(|p| {
+            p.ready
+                && !p.deleting
+                && window.restarts.get(&p.uid) == Some(&p.restarts)
+                && !faults.iter().any(|f| f.hit(&p.name))
+                && !evidence(&new_events, &p.name)
+                    .iter()
+                    .any(|e| e.starts_with("Liveness probe failed") || e.contains("liveness"))
+        });
+        if let Some(pod) = healthy {
+            return Some((pod, checkpoint));
+        }
+    }
+    None
 }
 
 /// Probe failures and kills of `pod` among `events`, as evidence lines.
@@ -342,5 +401,35 @@ mod tests {
         );
         target.faults.record(Fault::FrozePod("app-a".into()));
         assert!(unexplained_restarts(&target, &window).await.is_empty());
+    }
+
+    /// A pod counts as healthy since a window only when it did not restart, no liveness
+    /// failure of it appeared, and no fault since touched it or the database.
+    #[test]
+    fn healthy_since_needs_no_restart_no_liveness_failure_and_no_fault_in_between() {
+        use crate::cluster::fake::ScriptedCluster;
+        use crate::scenario::tests::target;
+        let target = target(ScriptedCluster::new("kind-kind"));
+        let then = [pod("app-a", "a", true), pod("app-b", "b", true)];
+        target.checkpoints.record(Checkpoint {
+            window: Window::from_reads(0, &[], &then, &[]),
+            at: std::time::Duration::ZERO,
+            scenario: "replicas".into(),
+        });
+        let now = [restarted("app-a", 1), pod("app-b", "b", true)];
+        let failing = [event(
+            "Pod/app-b",
+            "Unhealthy",
+            "Liveness probe failed: connection refused",
+            1,
+        )];
+        assert!(healthy_since(&target, &now, &failing).is_none());
+        let (pod, checkpoint) = healthy_since(&target, &now, &[]).unwrap();
+        assert_eq!(
+            (pod.name.as_str(), checkpoint.scenario.as_str()),
+            ("app-b", "replicas")
+        );
+        target.faults.record(Fault::DeletedPod("app-b".into()));
+        assert!(healthy_since(&target, &now, &[]).is_none());
     }
 }

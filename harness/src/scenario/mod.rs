@@ -60,6 +60,8 @@ pub struct Target<C> {
     pub pending_undo: std::sync::Mutex<Vec<Undo>>,
     /// Every fault injected so far, so restarts and probe failures are put down to their cause.
     pub faults: ledger::Ledger,
+    /// Each scenario's window, as it opened: what has been observed since.
+    pub checkpoints: ledger::Checkpoints,
 }
 
 /// How to take back a fault the controllers will not heal by themselves.
@@ -87,6 +89,7 @@ impl<C: Cluster> Target<C> {
             destructive,
             pending_undo: std::sync::Mutex::default(),
             faults: ledger::Ledger::default(),
+            checkpoints: ledger::Checkpoints::default(),
         }
     }
 
