@@ -11,10 +11,10 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
 use super::{
-    Cluster, ClusterError, ConfigKind, EndpointCondition, Ephemeral, EventInfo, HelperRun,
-    HpaState, Labels, NamespaceGone, NodeInfo, NodePortUse, PodCondition, PodMetrics, PodState,
-    PvcState, ServiceInfo, StorageClassInfo, Tunnel, WaitError, WorkloadCondition, WorkloadKind,
-    WorkloadState, describe,
+    Cluster, ClusterError, ConfigKind, EndpointCondition, Ephemeral, EventCondition, EventInfo,
+    HelperRun, HpaState, Labels, NamespaceGone, NodeInfo, NodePortUse, PodCondition, PodMetrics,
+    PodState, PvcState, ServiceInfo, StorageClassInfo, Tunnel, WaitError, WorkloadCondition,
+    WorkloadKind, WorkloadState, describe,
 };
 
 #[derive(Default)]
@@ -648,6 +648,37 @@ impl Cluster for ScriptedCluster {
             Some(events) => events,
             None => state.events.clone(),
         })
+    }
+
+    async fn wait_events(
+        &self,
+        namespace: &str,
+        done: EventCondition<'_>,
+        deadline: Duration,
+    ) -> Result<Vec<EventInfo>, WaitError> {
+        self.check("wait_events", namespace)?;
+        // Walks the event script as successive reads would see it; the last answer stays.
+        loop {
+            let (events, more) = {
+                let mut state = self.state.lock().unwrap();
+                let more = state.event_script.len() > 1;
+                let events = match pop_or_last(&mut state.event_script) {
+                    Some(events) => events,
+                    None => state.events.clone(),
+                };
+                (events, more)
+            };
+            if done(&events) {
+                return Ok(events);
+            }
+            if !more {
+                self.advance(deadline);
+                return Err(WaitError::Timeout {
+                    waited: deadline,
+                    last_seen: format!("{} event(s), none of them the one awaited", events.len()),
+                });
+            }
+        }
     }
 
     async fn logs(

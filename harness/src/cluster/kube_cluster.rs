@@ -25,9 +25,9 @@ use kube::runtime::watcher;
 
 use super::{
     Cluster, ClusterError, Condition, ConfigKind, ContainerInfo, EndpointCondition, Ephemeral,
-    EventInfo, HelperRun, HpaState, Labels, MANAGED_BY, NamespaceGone, NodeInfo, NodePortUse,
-    PodCondition, PodMetrics, PodState, PodUsage, PvcState, ServiceInfo, StorageClassInfo, Tunnel,
-    WaitError, WorkloadCondition, WorkloadKind, WorkloadState,
+    EventCondition, EventInfo, HelperRun, HpaState, Labels, MANAGED_BY, NamespaceGone, NodeInfo,
+    NodePortUse, PodCondition, PodMetrics, PodState, PodUsage, PvcState, ServiceInfo,
+    StorageClassInfo, Tunnel, WaitError, WorkloadCondition, WorkloadKind, WorkloadState,
 };
 
 /// Field manager for server-side apply, so `kubectl` shows who owns which field.
@@ -217,6 +217,35 @@ fn container_info(status: &k8s_openapi::api::core::v1::ContainerStatus) -> Conta
             .as_ref()
             .and_then(|s| s.running.as_ref()?.started_at.as_ref())
             .map(|t| t.0.into()),
+    }
+}
+
+/// Our view of an event.
+fn event_info(e: Event) -> EventInfo {
+    EventInfo {
+        object: format!(
+            "{}/{}",
+            e.involved_object.kind.unwrap_or_default(),
+            e.involved_object.name.unwrap_or_default()
+        ),
+        kind: e.type_.unwrap_or_default(),
+        reason: e.reason.unwrap_or_default(),
+        message: e.message.unwrap_or_default(),
+        count: e
+            .count
+            .or_else(|| e.series.as_ref().and_then(|s| s.count))
+            .unwrap_or(1),
+        // Legacy events repeat through lastTimestamp, events.k8s.io ones through their
+        // series.
+        last_seen: e
+            .last_timestamp
+            .as_ref()
+            .map(|t| t.0)
+            .or_else(|| e.series.as_ref()?.last_observed_time.as_ref().map(|t| t.0))
+            .or_else(|| e.event_time.as_ref().map(|t| t.0))
+            .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
+            .map(Into::into),
+        id: e.metadata.name.unwrap_or_default(),
     }
 }
 
@@ -1034,8 +1063,10 @@ impl Cluster for KubeCluster {
                         pods.remove(pod.metadata.uid.as_deref().unwrap_or_default());
                     }
                 }
+                // Nothing is judged before the initial list is complete: an empty map at
+                // `Init` is not "no pods".
                 let current: Vec<PodState> = pods.values().cloned().collect();
-                if done(&current) {
+                if listed && done(&current) {
                     return Ok(current);
                 }
             }
@@ -1176,8 +1207,10 @@ impl Cluster for KubeCluster {
                         slices.remove(slice.metadata.name.as_deref().unwrap_or_default());
                     }
                 }
+                // Nothing is judged before the initial list is complete: no slices at `Init`
+                // is not "no endpoints".
                 let ready = ready_pods(slices.values());
-                if done(&ready) {
+                if listed && done(&ready) {
                     return Ok(ready);
                 }
             }
@@ -1248,36 +1281,80 @@ impl Cluster for KubeCluster {
             .await
             .map_err(|e| self.error("listing events", namespace, e))?
             .items;
-        let mut events: Vec<EventInfo> = events
-            .into_iter()
-            .map(|e| EventInfo {
-                object: format!(
-                    "{}/{}",
-                    e.involved_object.kind.unwrap_or_default(),
-                    e.involved_object.name.unwrap_or_default()
-                ),
-                kind: e.type_.unwrap_or_default(),
-                reason: e.reason.unwrap_or_default(),
-                message: e.message.unwrap_or_default(),
-                count: e
-                    .count
-                    .or_else(|| e.series.as_ref().and_then(|s| s.count))
-                    .unwrap_or(1),
-                // Legacy events repeat through lastTimestamp, events.k8s.io ones through their
-                // series.
-                last_seen: e
-                    .last_timestamp
-                    .as_ref()
-                    .map(|t| t.0)
-                    .or_else(|| e.series.as_ref()?.last_observed_time.as_ref().map(|t| t.0))
-                    .or_else(|| e.event_time.as_ref().map(|t| t.0))
-                    .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
-                    .map(Into::into),
-                id: e.metadata.name.unwrap_or_default(),
-            })
-            .collect();
+        let mut events: Vec<EventInfo> = events.into_iter().map(event_info).collect();
         events.sort_by_key(|e| e.last_seen);
         Ok(events)
+    }
+
+    async fn wait_events(
+        &self,
+        namespace: &str,
+        done: EventCondition<'_>,
+        deadline: Duration,
+    ) -> Result<Vec<EventInfo>, WaitError> {
+        let api: Api<Event> = Api::namespaced(self.client.clone(), namespace);
+        let mut stream = watcher(api, watcher::Config::default()).boxed();
+        // Events by name (one per aggregated series), kept current from the watch.
+        let mut events: BTreeMap<String, EventInfo> = BTreeMap::new();
+        let mut initial: BTreeMap<String, EventInfo> = BTreeMap::new();
+        let mut listed = false;
+        let sorted = |events: &BTreeMap<String, EventInfo>| {
+            let mut list: Vec<EventInfo> = events.values().cloned().collect();
+            list.sort_by_key(|e| e.last_seen);
+            list
+        };
+        let watch = async {
+            while let Some(event) = stream.next().await {
+                let event =
+                    event.map_err(|e| self.error("watching events", namespace, probe_error(e)))?;
+                match event {
+                    watcher::Event::Init => initial.clear(),
+                    watcher::Event::InitApply(e) => {
+                        let info = event_info(e);
+                        initial.insert(info.id.clone(), info);
+                    }
+                    watcher::Event::InitDone => {
+                        events = std::mem::take(&mut initial);
+                        listed = true;
+                    }
+                    watcher::Event::Apply(e) => {
+                        let info = event_info(e);
+                        events.insert(info.id.clone(), info);
+                    }
+                    watcher::Event::Delete(e) => {
+                        events.remove(e.metadata.name.as_deref().unwrap_or_default());
+                    }
+                }
+                if listed {
+                    let current = sorted(&events);
+                    if done(&current) {
+                        return Ok(current);
+                    }
+                }
+            }
+            Err(ClusterError::Api {
+                action: "watching events".into(),
+                namespace: namespace.into(),
+                reason: "the watch ended".into(),
+            })
+        };
+        match tokio::time::timeout(deadline, watch).await {
+            Ok(result) => result.map_err(WaitError::from),
+            Err(_) => {
+                let seen = if listed {
+                    sorted(&events)
+                } else {
+                    self.events(namespace).await?
+                };
+                if done(&seen) {
+                    return Ok(seen);
+                }
+                Err(WaitError::Timeout {
+                    waited: deadline,
+                    last_seen: format!("{} event(s), none of them the one awaited", seen.len()),
+                })
+            }
+        }
     }
 
     async fn logs(
@@ -2729,6 +2806,86 @@ mod tests {
             panic!("{error}")
         };
         assert_eq!(last_seen, "mongodb: 0/1 ready, 1 updated, 0 available");
+    }
+
+    /// The same for pods and endpoints: with no time left, "no pods" or "no ready endpoints"
+    /// is only said after a list that found none; here the list finds one of each.
+    #[tokio::test]
+    async fn waits_for_pods_and_endpoints_with_no_time_left_still_read_once() {
+        let (cluster, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            // Every list gets the same answer, whether it is a watch's own (if the watch gets
+            // that far before its zero deadline is noticed) or the read after the deadline;
+            // the watch requests themselves are never answered.
+            let mut watches = Vec::new();
+            while let Some((request, send)) = handle.next_request().await {
+                if query_of(&request).get("watch").map(String::as_str) == Some("true") {
+                    watches.push(send);
+                    continue;
+                }
+                let answer = if request.uri().path().ends_with("/pods") {
+                    serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "1"},
+                        "items": [{"metadata": {"name": "web-1", "uid": "u1"}, "status": {"phase": "Running"}}]})
+                } else {
+                    serde_json::json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSliceList",
+                        "metadata": {"resourceVersion": "1"},
+                        "items": [{"metadata": {"name": "web-abc"}, "addressType": "IPv4", "endpoints": [
+                            {"addresses": ["10.0.0.1"], "conditions": {"ready": true}, "targetRef": {"kind": "Pod", "name": "web-1"}}]}]})
+                };
+                respond(send, answer);
+            }
+        });
+        let never = |_: &[PodState]| false;
+        let error = cluster
+            .wait_pods("shop", "app=web", &never, Duration::ZERO)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "not reached within 0 s; last seen: web-1 (Running, not ready, 0 restarts)"
+        );
+        let none = |ready: &[String]| ready.is_empty();
+        let error = cluster
+            .wait_endpoints("shop", "web", &none, Duration::ZERO)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "not reached within 0 s; last seen: Service web routed to web-1"
+        );
+        drop(cluster);
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn wait_events_watches_the_namespaces_events_until_the_one_awaited() {
+        let (cluster, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let mut watches = Vec::new();
+            while let Some((request, send)) = handle.next_request().await {
+                assert_eq!(request.uri().path(), "/api/v1/namespaces/shop/events");
+                if query_of(&request).get("watch").map(String::as_str) == Some("true") {
+                    watches.push(send);
+                    continue;
+                }
+                respond(
+                    send,
+                    serde_json::json!({"apiVersion": "v1", "kind": "EventList", "metadata": {"resourceVersion": "3"},
+                        "items": [{"metadata": {"name": "web-1.killing"}, "involvedObject": {"kind": "Pod", "name": "web-1"},
+                            "reason": "Killing", "type": "Normal", "count": 1,
+                            "message": "Container app failed liveness probe, will be restarted"}]}),
+                );
+            }
+        });
+        let killed = |events: &[EventInfo]| events.iter().any(|e| e.reason == "Killing");
+        let events = cluster
+            .wait_events("shop", &killed, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(events[0].object, "Pod/web-1");
+        assert_eq!(events[0].id, "web-1.killing");
+        drop(cluster);
+        server.await.unwrap();
     }
 
     #[test]

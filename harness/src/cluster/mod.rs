@@ -407,6 +407,8 @@ pub type PodCondition<'a> = &'a (dyn Fn(&[PodState]) -> bool + Sync);
 /// A condition over the pods behind a Service's ready endpoints, for
 /// [`Cluster::wait_endpoints`].
 pub type EndpointCondition<'a> = &'a (dyn Fn(&[String]) -> bool + Sync);
+/// A condition over the namespace's events, for [`Cluster::wait_events`].
+pub type EventCondition<'a> = &'a (dyn Fn(&[EventInfo]) -> bool + Sync);
 /// A condition over a workload, for [`Cluster::wait_workload`].
 pub type WorkloadCondition<'a> = &'a (dyn Fn(&WorkloadState) -> bool + Sync);
 
@@ -606,6 +608,15 @@ pub trait Cluster: Sync {
         &self,
         namespace: &str,
     ) -> impl Future<Output = Result<Vec<EventInfo>, ClusterError>> + Send;
+
+    /// Watches the namespace's events until `done` holds for them (oldest first), at most
+    /// `deadline`.
+    fn wait_events(
+        &self,
+        namespace: &str,
+        done: EventCondition<'_>,
+        deadline: Duration,
+    ) -> impl Future<Output = Result<Vec<EventInfo>, WaitError>> + Send;
 
     /// The last `tail` lines of a container's log (of its previous run with `previous`).
     fn logs(

@@ -27,6 +27,9 @@ pub const FREEZE_SCRIPT: &str = "kill -STOP -1 2>/dev/null; sleep 1; n=0; \
     for s in /proc/[0-9]*/status; do grep -q '^State:.*stopped' \"$s\" 2>/dev/null && n=$((n+1)); done; \
     echo \"deploycheck: stopped $n\"";
 
+/// Lets the frozen processes run again (the helper's own user, as the freeze).
+pub const THAW_SCRIPT: &str = "kill -CONT -1 2>/dev/null; echo \"deploycheck: thawed\"";
+
 /// The count the freeze script printed.
 pub fn stopped_count(output: &str) -> Option<u32> {
     output
@@ -273,13 +276,42 @@ pub async fn liveness_restart<C: Cluster>(target: &Target<C>, base_url: &str) ->
         },
         Err(error) => return ScenarioOutcome::fail(ID, error.to_string()),
     }
+    // Once the kubelet has decided to restart the container (its liveness Killing event), the
+    // freeze has proved what it can. A stopped process cannot act on SIGTERM, so the kubelet
+    // would wait out the whole grace period before SIGKILL; thawed, the app shuts down as it
+    // would (preStop, drain) and the restart comes that much sooner.
+    let frozen_at = cluster.elapsed();
+    let victim_object = format!("Pod/{}", victim.name);
+    let killing = |events: &[EventInfo]| {
+        at_freeze.new_events(events).iter().any(|e| {
+            e.object == victim_object && e.reason == "Killing" && e.message.contains("liveness")
+        })
+    };
+    let thawed = match cluster.wait_events(namespace, &killing, deadline).await {
+        Ok(_) => cluster
+            .run_ephemeral(
+                namespace,
+                &Ephemeral {
+                    pod: &victim.name,
+                    target_container: &profile.app.container,
+                    image: &profile.cluster.helper_image,
+                    run_as_user: run_as_user(&template, &profile.app.container),
+                    script: THAW_SCRIPT,
+                },
+                Duration::from_secs(60).min(deadline),
+            )
+            .await
+            .is_ok_and(|run| run.succeeded()),
+        Err(_) => false,
+    };
     let restarted = |pods: &[PodState]| {
         pods.iter()
             .any(|p| p.name == victim.name && p.restarts > victim.restarts && p.ready)
     };
+    let left = deadline.saturating_sub(cluster.elapsed().saturating_sub(frozen_at));
     let mut mismatches = Vec::new();
     if let Err(error) = cluster
-        .wait_pods(namespace, &selector, &restarted, deadline)
+        .wait_pods(namespace, &selector, &restarted, left)
         .await
     {
         mismatches.push(format!(
@@ -307,9 +339,15 @@ pub async fn liveness_restart<C: Cluster>(target: &Target<C>, base_url: &str) ->
         ID,
         format!(
             "froze {}; its liveness probe failed, the kubelet restarted it and it was Ready again \
-             after {} ms{healthy_note}",
+             after {} ms{}{healthy_note}",
             victim.name,
-            recovery.as_millis()
+            recovery.as_millis(),
+            if thawed {
+                " (thawed once the kubelet had decided to restart it, so it shut down by itself \
+                 instead of waiting out its grace period)"
+            } else {
+                ""
+            }
         ),
         mismatches,
     )
@@ -583,6 +621,60 @@ mod tests {
         assert_eq!(
             target.cluster.calls(),
             ["ephemeral busybox:1.36 in app-a/app as Some(65532)"]
+        );
+    }
+
+    /// The kubelet's liveness kill of the frozen pod is the moment to thaw it: it then shuts
+    /// down by itself (preStop, SIGTERM) instead of waiting out its grace period for SIGKILL.
+    #[tokio::test]
+    async fn a_frozen_app_is_thawed_once_the_kubelet_decided_to_restart_it() {
+        let killing = EventInfo {
+            id: "app-a.killing".into(),
+            object: "Pod/app-a".into(),
+            kind: "Normal".into(),
+            reason: "Killing".into(),
+            message: "Container app failed liveness probe, will be restarted".into(),
+            count: 1,
+            ..EventInfo::default()
+        };
+        let target = target(
+            freezable(
+                "deploycheck: stopped 1",
+                vec![liveness_event(), killing.clone()],
+            )
+            .with(|s| {
+                s.event_script = [
+                    Vec::new(),
+                    Vec::new(),
+                    vec![liveness_event()],
+                    vec![liveness_event(), killing],
+                ]
+                .into();
+                s.helper_runs.push_back(HelperRun {
+                    exit_code: Some(0),
+                    output: "deploycheck: thawed".into(),
+                });
+            }),
+        );
+        let outcome = liveness_restart(&target, "http://127.0.0.1:9").await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+        assert_eq!(
+            target.cluster.calls(),
+            [
+                "ephemeral busybox:1.36 in app-a/app as Some(65532)",
+                "ephemeral busybox:1.36 in app-a/app as Some(65532)"
+            ]
+        );
+        assert_eq!(
+            target.cluster.scripts.lock().unwrap().as_slice(),
+            [FREEZE_SCRIPT, THAW_SCRIPT]
+        );
+        assert!(
+            outcome
+                .detail
+                .contains("(thawed once the kubelet had decided to restart it"),
+            "{}",
+            outcome.detail
         );
     }
 
