@@ -249,6 +249,15 @@ fn event_info(e: Event) -> EventInfo {
     }
 }
 
+/// The keys of an object's two maps (data and stringData, data and binaryData), sorted, once.
+fn sorted_keys(
+    first: impl Iterator<Item = String>,
+    second: impl Iterator<Item = String>,
+) -> Vec<String> {
+    let keys: std::collections::BTreeSet<String> = first.chain(second).collect();
+    keys.into_iter().collect()
+}
+
 /// Our view of a node.
 pub fn node_info(node: &Node) -> NodeInfo {
     let status = node.status.as_ref();
@@ -612,6 +621,102 @@ impl KubeCluster {
     }
 }
 
+/// What [`KubeCluster::watch_list`] watches: a list of `K` kept by `key` as `V`, and how the
+/// current list is presented to the condition.
+struct WatchedList<'a, Key, View, Present> {
+    action: String,
+    namespace: &'a str,
+    config: watcher::Config,
+    key: Key,
+    view: View,
+    present: Present,
+}
+
+impl KubeCluster {
+    /// Watches a list until `done` holds for it, at most `deadline`. Nothing is judged before
+    /// the initial list is complete (an empty map at `Init` is not "none"), and a wait always
+    /// reads before it times out: with no complete list by then, `read` lists once, and the
+    /// timeout says what that read found (`describe`).
+    async fn watch_list<K, V, T, Key, View, Present, Read>(
+        &self,
+        api: Api<K>,
+        watched: WatchedList<'_, Key, View, Present>,
+        done: impl Fn(&T) -> bool,
+        read: impl FnOnce() -> Read,
+        describe: impl Fn(&T) -> String,
+        deadline: Duration,
+    ) -> Result<T, WaitError>
+    where
+        K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+        Key: Fn(&K) -> String,
+        View: Fn(K) -> V,
+        Present: Fn(&BTreeMap<String, V>) -> T,
+        Read: Future<Output = Result<T, ClusterError>>,
+    {
+        let WatchedList {
+            action,
+            namespace,
+            config,
+            key,
+            view,
+            present,
+        } = watched;
+        let mut stream = watcher(api, config).boxed();
+        let mut current: BTreeMap<String, V> = BTreeMap::new();
+        let mut initial: BTreeMap<String, V> = BTreeMap::new();
+        let mut listed = false;
+        let watch = async {
+            while let Some(event) = stream.next().await {
+                let event = event.map_err(|e| self.error(&action, namespace, probe_error(e)))?;
+                match event {
+                    watcher::Event::Init => initial.clear(),
+                    watcher::Event::InitApply(object) => {
+                        initial.insert(key(&object), view(object));
+                    }
+                    watcher::Event::InitDone => {
+                        current = std::mem::take(&mut initial);
+                        listed = true;
+                    }
+                    watcher::Event::Apply(object) => {
+                        current.insert(key(&object), view(object));
+                    }
+                    watcher::Event::Delete(object) => {
+                        current.remove(&key(&object));
+                    }
+                }
+                if listed {
+                    let presented = present(&current);
+                    if done(&presented) {
+                        return Ok(presented);
+                    }
+                }
+            }
+            Err(ClusterError::Api {
+                action: action.clone(),
+                namespace: namespace.into(),
+                reason: "the watch ended".into(),
+            })
+        };
+        match tokio::time::timeout(deadline, watch).await {
+            Ok(result) => result.map_err(WaitError::from),
+            Err(_) => {
+                let seen = if listed {
+                    present(&current)
+                } else {
+                    read().await?
+                };
+                if done(&seen) {
+                    return Ok(seen);
+                }
+                Err(WaitError::Timeout {
+                    waited: deadline,
+                    last_seen: describe(&seen),
+                })
+            }
+        }
+    }
+}
+
 fn wait_error(error: kube::runtime::wait::Error) -> kube::Error {
     match error {
         kube::runtime::wait::Error::ProbeFailed(e) => probe_error(e),
@@ -691,39 +796,31 @@ impl Cluster for KubeCluster {
     ) -> Result<Option<Vec<String>>, ClusterError> {
         let action = format!("reading {kind} {name}");
         // Keys only: the values are read by the API call but never kept or shown.
-        match kind {
-            ConfigKind::Secret => {
-                let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
-                api.get_opt(name)
-                    .await
-                    .map(|s| {
-                        s.map(|s| {
-                            let mut keys: Vec<String> =
-                                s.data.unwrap_or_default().into_keys().collect();
-                            keys.extend(s.string_data.unwrap_or_default().into_keys());
-                            keys.sort();
-                            keys.dedup();
-                            keys
-                        })
+        let keys = match kind {
+            ConfigKind::Secret => Api::<Secret>::namespaced(self.client.clone(), namespace)
+                .get_opt(name)
+                .await
+                .map(|s| {
+                    s.map(|s| {
+                        sorted_keys(
+                            s.data.unwrap_or_default().into_keys(),
+                            s.string_data.unwrap_or_default().into_keys(),
+                        )
                     })
-                    .map_err(|e| self.error(&action, namespace, e))
-            }
-            ConfigKind::ConfigMap => {
-                let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), namespace);
-                api.get_opt(name)
-                    .await
-                    .map(|c| {
-                        c.map(|c| {
-                            let mut keys: Vec<String> =
-                                c.data.unwrap_or_default().into_keys().collect();
-                            keys.extend(c.binary_data.unwrap_or_default().into_keys());
-                            keys.sort();
-                            keys
-                        })
+                }),
+            ConfigKind::ConfigMap => Api::<ConfigMap>::namespaced(self.client.clone(), namespace)
+                .get_opt(name)
+                .await
+                .map(|c| {
+                    c.map(|c| {
+                        sorted_keys(
+                            c.data.unwrap_or_default().into_keys(),
+                            c.binary_data.unwrap_or_default().into_keys(),
+                        )
                     })
-                    .map_err(|e| self.error(&action, namespace, e))
-            }
-        }
+                }),
+        };
+        keys.map_err(|e| self.error(&action, namespace, e))
     }
 
     async fn node_ports_in_use(&self) -> Result<Vec<NodePortUse>, ClusterError> {
@@ -1030,71 +1127,24 @@ impl Cluster for KubeCluster {
         done: PodCondition<'_>,
         deadline: Duration,
     ) -> Result<Vec<PodState>, WaitError> {
-        let api = self.pods_api(namespace);
-        let mut stream = watcher(api, watcher::Config::default().labels(selector)).boxed();
-        // Pods by uid, kept current from the watch events.
-        let mut pods: BTreeMap<String, PodState> = BTreeMap::new();
-        let mut initial: BTreeMap<String, PodState> = BTreeMap::new();
-        let mut listed = false;
-        let watch = async {
-            while let Some(event) = stream.next().await {
-                let event = event.map_err(|e| {
-                    self.error(
-                        &format!("watching pods {selector}"),
-                        namespace,
-                        probe_error(e),
-                    )
-                })?;
-                match event {
-                    watcher::Event::Init => initial.clear(),
-                    watcher::Event::InitApply(pod) => {
-                        let state = pod_state(&pod);
-                        initial.insert(state.uid.clone(), state);
-                    }
-                    watcher::Event::InitDone => {
-                        pods = std::mem::take(&mut initial);
-                        listed = true;
-                    }
-                    watcher::Event::Apply(pod) => {
-                        let state = pod_state(&pod);
-                        pods.insert(state.uid.clone(), state);
-                    }
-                    watcher::Event::Delete(pod) => {
-                        pods.remove(pod.metadata.uid.as_deref().unwrap_or_default());
-                    }
-                }
-                // Nothing is judged before the initial list is complete: an empty map at
-                // `Init` is not "no pods".
-                let current: Vec<PodState> = pods.values().cloned().collect();
-                if listed && done(&current) {
-                    return Ok(current);
-                }
-            }
-            Err(ClusterError::Api {
-                action: format!("watching pods {selector}"),
-                namespace: namespace.into(),
-                reason: "the watch ended".into(),
-            })
+        let watched = WatchedList {
+            action: format!("watching pods {selector}"),
+            namespace,
+            config: watcher::Config::default().labels(selector),
+            // By uid: a replacement pod with the same name is another pod.
+            key: |pod: &Pod| pod.metadata.uid.clone().unwrap_or_default(),
+            view: |pod: Pod| pod_state(&pod),
+            present: |pods: &BTreeMap<String, PodState>| pods.values().cloned().collect(),
         };
-        match tokio::time::timeout(deadline, watch).await {
-            Ok(result) => result.map_err(WaitError::from),
-            Err(_) => {
-                // A wait always reads before it times out: "no pods" only after a list that
-                // found none.
-                let seen = if listed {
-                    pods.into_values().collect()
-                } else {
-                    self.pods(namespace, selector).await?
-                };
-                if done(&seen) {
-                    return Ok(seen);
-                }
-                Err(WaitError::Timeout {
-                    waited: deadline,
-                    last_seen: super::describe(&seen),
-                })
-            }
-        }
+        self.watch_list(
+            self.pods_api(namespace),
+            watched,
+            |pods: &Vec<PodState>| done(pods),
+            || self.pods(namespace, selector),
+            |pods| super::describe(pods),
+            deadline,
+        )
+        .await
     }
 
     async fn pvcs(&self, namespace: &str) -> Result<Vec<PvcState>, ClusterError> {
@@ -1179,64 +1229,25 @@ impl Cluster for KubeCluster {
         done: EndpointCondition<'_>,
         deadline: Duration,
     ) -> Result<Vec<String>, WaitError> {
-        let api: Api<EndpointSlice> = Api::namespaced(self.client.clone(), namespace);
-        let config =
-            watcher::Config::default().labels(&format!("kubernetes.io/service-name={service}"));
-        let mut stream = watcher(api, config).boxed();
-        // A Service may have several slices: keep each by name, judge their union.
-        let mut slices: BTreeMap<String, EndpointSlice> = BTreeMap::new();
-        let mut initial: BTreeMap<String, EndpointSlice> = BTreeMap::new();
-        let mut listed = false;
-        let action = format!("watching endpoints of {service}");
-        let watch = async {
-            while let Some(event) = stream.next().await {
-                let event = event.map_err(|e| self.error(&action, namespace, probe_error(e)))?;
-                match event {
-                    watcher::Event::Init => initial.clear(),
-                    watcher::Event::InitApply(slice) => {
-                        initial.insert(slice.metadata.name.clone().unwrap_or_default(), slice);
-                    }
-                    watcher::Event::InitDone => {
-                        slices = std::mem::take(&mut initial);
-                        listed = true;
-                    }
-                    watcher::Event::Apply(slice) => {
-                        slices.insert(slice.metadata.name.clone().unwrap_or_default(), slice);
-                    }
-                    watcher::Event::Delete(slice) => {
-                        slices.remove(slice.metadata.name.as_deref().unwrap_or_default());
-                    }
-                }
-                // Nothing is judged before the initial list is complete: no slices at `Init`
-                // is not "no endpoints".
-                let ready = ready_pods(slices.values());
-                if listed && done(&ready) {
-                    return Ok(ready);
-                }
-            }
-            Err(ClusterError::Api {
-                action: action.clone(),
-                namespace: namespace.into(),
-                reason: "the watch ended".into(),
-            })
+        let watched = WatchedList {
+            action: format!("watching endpoints of {service}"),
+            namespace,
+            config: watcher::Config::default()
+                .labels(&format!("kubernetes.io/service-name={service}")),
+            // A Service may have several slices: keep each by name, judge their union.
+            key: |slice: &EndpointSlice| slice.metadata.name.clone().unwrap_or_default(),
+            view: |slice: EndpointSlice| slice,
+            present: |slices: &BTreeMap<String, EndpointSlice>| ready_pods(slices.values()),
         };
-        match tokio::time::timeout(deadline, watch).await {
-            Ok(result) => result.map_err(WaitError::from),
-            Err(_) => {
-                let ready = if listed {
-                    ready_pods(slices.values())
-                } else {
-                    self.ready_endpoints(namespace, service).await?
-                };
-                if done(&ready) {
-                    return Ok(ready);
-                }
-                Err(WaitError::Timeout {
-                    waited: deadline,
-                    last_seen: super::endpoints_seen(service, &ready),
-                })
-            }
-        }
+        self.watch_list(
+            Api::namespaced(self.client.clone(), namespace),
+            watched,
+            |ready: &Vec<String>| done(ready),
+            || self.ready_endpoints(namespace, service),
+            |ready| super::endpoints_seen(service, ready),
+            deadline,
+        )
+        .await
     }
 
     async fn pod_metrics(
@@ -1292,69 +1303,28 @@ impl Cluster for KubeCluster {
         done: EventCondition<'_>,
         deadline: Duration,
     ) -> Result<Vec<EventInfo>, WaitError> {
-        let api: Api<Event> = Api::namespaced(self.client.clone(), namespace);
-        let mut stream = watcher(api, watcher::Config::default()).boxed();
-        // Events by name (one per aggregated series), kept current from the watch.
-        let mut events: BTreeMap<String, EventInfo> = BTreeMap::new();
-        let mut initial: BTreeMap<String, EventInfo> = BTreeMap::new();
-        let mut listed = false;
-        let sorted = |events: &BTreeMap<String, EventInfo>| {
-            let mut list: Vec<EventInfo> = events.values().cloned().collect();
-            list.sort_by_key(|e| e.last_seen);
-            list
+        let watched = WatchedList {
+            action: "watching events".into(),
+            namespace,
+            config: watcher::Config::default(),
+            // One Event object per aggregated series.
+            key: |event: &Event| event.metadata.name.clone().unwrap_or_default(),
+            view: event_info,
+            present: |events: &BTreeMap<String, EventInfo>| {
+                let mut list: Vec<EventInfo> = events.values().cloned().collect();
+                list.sort_by_key(|e| e.last_seen);
+                list
+            },
         };
-        let watch = async {
-            while let Some(event) = stream.next().await {
-                let event =
-                    event.map_err(|e| self.error("watching events", namespace, probe_error(e)))?;
-                match event {
-                    watcher::Event::Init => initial.clear(),
-                    watcher::Event::InitApply(e) => {
-                        let info = event_info(e);
-                        initial.insert(info.id.clone(), info);
-                    }
-                    watcher::Event::InitDone => {
-                        events = std::mem::take(&mut initial);
-                        listed = true;
-                    }
-                    watcher::Event::Apply(e) => {
-                        let info = event_info(e);
-                        events.insert(info.id.clone(), info);
-                    }
-                    watcher::Event::Delete(e) => {
-                        events.remove(e.metadata.name.as_deref().unwrap_or_default());
-                    }
-                }
-                if listed {
-                    let current = sorted(&events);
-                    if done(&current) {
-                        return Ok(current);
-                    }
-                }
-            }
-            Err(ClusterError::Api {
-                action: "watching events".into(),
-                namespace: namespace.into(),
-                reason: "the watch ended".into(),
-            })
-        };
-        match tokio::time::timeout(deadline, watch).await {
-            Ok(result) => result.map_err(WaitError::from),
-            Err(_) => {
-                let seen = if listed {
-                    sorted(&events)
-                } else {
-                    self.events(namespace).await?
-                };
-                if done(&seen) {
-                    return Ok(seen);
-                }
-                Err(WaitError::Timeout {
-                    waited: deadline,
-                    last_seen: format!("{} event(s), none of them the one awaited", seen.len()),
-                })
-            }
-        }
+        self.watch_list(
+            Api::namespaced(self.client.clone(), namespace),
+            watched,
+            |events: &Vec<EventInfo>| done(events),
+            || self.events(namespace),
+            |events| format!("{} event(s), none of them the one awaited", events.len()),
+            deadline,
+        )
+        .await
     }
 
     async fn logs(

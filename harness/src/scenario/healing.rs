@@ -236,19 +236,25 @@ pub async fn liveness_restart<C: Cluster>(target: &Target<C>, base_url: &str) ->
     let probe = start_prober(base_url, &profile.app.health_path, deadline * 2);
     let started = Instant::now();
     target.faults.record(Fault::FrozePod(victim.name.clone()));
-    let freeze = cluster
-        .run_ephemeral(
-            namespace,
-            &Ephemeral {
-                pod: &victim.name,
+    // Freeze and thaw run as the app's own user in an ephemeral container sharing its
+    // process namespace (no privilege, no shell in the app image needed).
+    let user = run_as_user(&template, &profile.app.container);
+    let signal = |script: &'static str| {
+        let victim = &victim.name;
+        async move {
+            let spec = Ephemeral {
+                pod: victim,
                 target_container: &profile.app.container,
                 image: &profile.cluster.helper_image,
-                run_as_user: run_as_user(&template, &profile.app.container),
-                script: FREEZE_SCRIPT,
-            },
-            Duration::from_secs(60).min(deadline),
-        )
-        .await;
+                run_as_user: user,
+                script,
+            };
+            cluster
+                .run_ephemeral(namespace, &spec, Duration::from_secs(60).min(deadline))
+                .await
+        }
+    };
+    let freeze = signal(FREEZE_SCRIPT).await;
     match freeze {
         Ok(run) => match stopped_count(&run.output) {
             Some(0) => {
@@ -288,20 +294,7 @@ pub async fn liveness_restart<C: Cluster>(target: &Target<C>, base_url: &str) ->
         })
     };
     let thawed = match cluster.wait_events(namespace, &killing, deadline).await {
-        Ok(_) => cluster
-            .run_ephemeral(
-                namespace,
-                &Ephemeral {
-                    pod: &victim.name,
-                    target_container: &profile.app.container,
-                    image: &profile.cluster.helper_image,
-                    run_as_user: run_as_user(&template, &profile.app.container),
-                    script: THAW_SCRIPT,
-                },
-                Duration::from_secs(60).min(deadline),
-            )
-            .await
-            .is_ok_and(|run| run.succeeded()),
+        Ok(_) => signal(THAW_SCRIPT).await.is_ok_and(|run| run.succeeded()),
         Err(_) => false,
     };
     let restarted = |pods: &[PodState]| {
