@@ -811,21 +811,26 @@ mod tests {
         assert!(crate::blockers::find(&facts).is_empty());
     }
 
+    /// An app pod in CrashLoopBackOff whose last run ended `reason` with `code`.
+    fn crash_looping(restarts: i32, reason: &str, code: i32) -> PodState {
+        app_pod(
+            "flask-app-a",
+            false,
+            ContainerInfo {
+                waiting_reason: Some("CrashLoopBackOff".into()),
+                restarts,
+                last_reason: Some(reason.into()),
+                last_exit_code: Some(code),
+                ..ContainerInfo::default()
+            },
+        )
+    }
+
     #[tokio::test]
     async fn a_crash_loop_and_an_oom_kill_fail_at_once_with_the_limit() {
         let cluster = flask_stack(0, flask_app(serde_json::json!({}))).with(|s| {
-            let crashing = app_pod(
-                "flask-app-a",
-                false,
-                ContainerInfo {
-                    waiting_reason: Some("CrashLoopBackOff".into()),
-                    restarts: 3,
-                    last_reason: Some("Error".into()),
-                    last_exit_code: Some(1),
-                    ..ContainerInfo::default()
-                },
-            );
-            s.pods.insert(FLASK.into(), vec![crashing]);
+            s.pods
+                .insert(FLASK.into(), vec![crash_looping(3, "Error", 1)]);
         });
         let (outcome, took) = deploy(cluster).await;
         assert_fast(
@@ -834,18 +839,8 @@ mod tests {
             "flask-app-a: container flask-app keeps crashing (CrashLoopBackOff, 3 restart(s); its last run ended Error (exit code 1))",
         );
         let cluster = flask_stack(0, flask_app(serde_json::json!({}))).with(|s| {
-            let killed = app_pod(
-                "flask-app-a",
-                false,
-                ContainerInfo {
-                    waiting_reason: Some("CrashLoopBackOff".into()),
-                    restarts: 2,
-                    last_reason: Some("OOMKilled".into()),
-                    last_exit_code: Some(137),
-                    ..ContainerInfo::default()
-                },
-            );
-            s.pods.insert(FLASK.into(), vec![killed]);
+            s.pods
+                .insert(FLASK.into(), vec![crash_looping(2, "OOMKilled", 137)]);
             s.metrics.insert(
                 FLASK.into(),
                 crate::cluster::PodMetrics::Samples(vec![crate::cluster::PodUsage {
