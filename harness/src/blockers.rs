@@ -205,11 +205,11 @@ fn requests(template: &PodTemplateSpec) -> (u64, u64) {
         if let Some(requested) = requested {
             cpu += requested
                 .get("cpu")
-                .and_then(|q| crate::lint::quantity::cpu_millis(&q.0))
+                .and_then(|q| crate::quantity::cpu_millis(&q.0))
                 .unwrap_or(0);
             memory += requested
                 .get("memory")
-                .and_then(|q| crate::lint::quantity::memory_bytes(&q.0))
+                .and_then(|q| crate::quantity::memory_bytes(&q.0))
                 .unwrap_or(0);
         }
     }

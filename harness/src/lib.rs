@@ -21,6 +21,7 @@ pub mod manifest;
 pub mod preflight;
 pub mod probe;
 pub mod profile;
+pub mod quantity;
 pub mod rawhttp;
 pub mod report;
 pub mod scenario;

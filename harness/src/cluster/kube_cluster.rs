@@ -272,10 +272,10 @@ pub fn node_info(node: &Node) -> NodeInfo {
             .flat_map(|i| i.names.clone().unwrap_or_default())
             .collect(),
         allocatable_cpu_millis: quantity("cpu")
-            .and_then(|q| crate::lint::quantity::cpu_millis(&q))
+            .and_then(|q| crate::quantity::cpu_millis(&q))
             .unwrap_or_default(),
         allocatable_memory_bytes: quantity("memory")
-            .and_then(|q| crate::lint::quantity::memory_bytes(&q))
+            .and_then(|q| crate::quantity::memory_bytes(&q))
             .unwrap_or_default(),
     }
 }
@@ -306,8 +306,8 @@ pub fn pod_usage(object: &DynamicObject) -> PodUsage {
                 .unwrap_or_default()
                 .to_string()
         };
-        usage.cpu_millis += crate::lint::quantity::cpu_millis(&of("cpu")).unwrap_or(0);
-        usage.memory_bytes += crate::lint::quantity::memory_bytes(&of("memory")).unwrap_or(0);
+        usage.cpu_millis += crate::quantity::cpu_millis(&of("cpu")).unwrap_or(0);
+        usage.memory_bytes += crate::quantity::memory_bytes(&of("memory")).unwrap_or(0);
     }
     usage
 }

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use super::quantity::{cpu_millis, memory_bytes};
 use super::{Finding, Rule, Severity, finding};
 use crate::manifest::Object;
 use crate::profile::Profile;
+use crate::quantity::{cpu_millis, memory_bytes};
 use crate::yaml::Node;
 
 macro_rules! rule {

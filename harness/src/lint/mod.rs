@@ -2,7 +2,6 @@
 
 mod dockerfile;
 mod k8s;
-pub mod quantity;
 mod references;
 
 use serde::Serialize;

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::PodTemplateSpec;
 use super::hpa_load::HpaLoad;
 use super::{ScenarioOutcome, Target, TimelinePoint};
 use crate::cluster::{Cluster, ClusterError, HpaState, PodMetrics, PodUsage, WorkloadKind};
-use crate::lint::quantity::cpu_millis;
+use crate::quantity::cpu_millis;
 
 const ID: &str = "hpa";
 /// How long the load workers' pods get to show an image they cannot pull before the load

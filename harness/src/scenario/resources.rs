@@ -8,8 +8,8 @@ use k8s_openapi::api::core::v1::{Container, PodTemplateSpec};
 
 use super::{ScenarioOutcome, Target};
 use crate::cluster::{Cluster, WorkloadKind};
-use crate::lint::quantity::{cpu_millis, memory_bytes};
 use crate::profile::Profile;
+use crate::quantity::{cpu_millis, memory_bytes};
 
 const ID: &str = "resources";
 
