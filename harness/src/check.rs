@@ -285,10 +285,10 @@ pub async fn run_scenarios<C: Cluster + Send + 'static>(
     };
     progress.finish(deployed, diagnosis);
     if !rolled_out {
-        for (id, _) in &scenario::CATALOGUE[1..] {
-            if wanted(options, id) {
+        for spec in &scenario::CATALOGUE[1..] {
+            if wanted(options, spec.id) {
                 progress.finish(
-                    ScenarioOutcome::skip(id, "the stack did not roll out (see deploy)"),
+                    ScenarioOutcome::skip(spec.id, "the stack did not roll out (see deploy)"),
                     None,
                 );
             }
@@ -313,10 +313,10 @@ pub async fn run_scenarios<C: Cluster + Send + 'static>(
     let (app, database) = match (app, database) {
         (Ok(app), Ok(database)) => (app, database),
         (Err(error), _) | (_, Err(error)) => {
-            for (id, _) in &scenario::CATALOGUE[1..] {
-                if wanted(options, id) {
+            for spec in &scenario::CATALOGUE[1..] {
+                if wanted(options, spec.id) {
                     progress.finish(
-                        ScenarioOutcome::fail(id, format!("cannot port-forward: {error}")),
+                        ScenarioOutcome::fail(spec.id, format!("cannot port-forward: {error}")),
                         None,
                     );
                 }
@@ -325,15 +325,17 @@ pub async fn run_scenarios<C: Cluster + Send + 'static>(
         }
     };
     let url = app.base_url();
-    let mut ids = scenario::CATALOGUE[1..]
+    let wanted: Vec<&scenario::Spec> = scenario::CATALOGUE[1..]
         .iter()
-        .map(|(id, _)| *id)
-        .filter(|id| wanted(options, id))
-        .peekable();
+        .copied()
+        .filter(|spec| wanted(options, spec.id))
+        .collect();
     // The read-only checks run together first, while nothing is being broken: they cannot
     // disturb each other, and their verdicts do not depend on one another.
-    let read_only: Vec<&str> =
-        std::iter::from_fn(|| ids.next_if(|id| READ_ONLY.contains(id))).collect();
+    let (read_only, ids): (Vec<&scenario::Spec>, Vec<&scenario::Spec>) =
+        wanted.into_iter().partition(|spec| spec.read_only);
+    let read_only: Vec<&str> = read_only.iter().map(|spec| spec.id).collect();
+    let ids = ids.into_iter().map(|spec| spec.id);
     if !read_only.is_empty() {
         for id in &read_only {
             progress.running(id);
@@ -363,10 +365,6 @@ pub async fn run_scenarios<C: Cluster + Send + 'static>(
     }
     progress.outcomes
 }
-
-/// Scenarios that only read (and write a document of their own): they run together, first.
-/// They must come first in [`scenario::CATALOGUE`] after `deploy`.
-const READ_ONLY: [&str; 2] = ["connectivity", "resources"];
 
 /// One scenario after `deploy`, judged as a whole: its window opens before it runs; a restart
 /// during it that deploycheck did not cause fails it, with the probe events as evidence (a
@@ -405,18 +403,10 @@ pub async fn run_one<C: Cluster + Send + 'static>(
     app_url: &str,
     database: std::net::SocketAddr,
 ) -> ScenarioOutcome {
-    match id {
-        "connectivity" => scenario::connectivity::service_name(target, app_url).await,
-        "persistence" => scenario::persistence::pod_deletion(target, app_url).await,
-        "recreate" => scenario::persistence::statefulset_recreation(target, app_url).await,
-        "replicas" => scenario::replicas::replace_one_pod(target, app_url).await,
-        "hpa" => scenario::hpa::scale_up(target, app_url).await,
-        "liveness" => scenario::healing::liveness_restart(target, app_url).await,
-        "readiness" => scenario::healing::readiness_follows_database(target, app_url).await,
-        "resources" => scenario::resources::limits_and_security(target, database).await,
-        "rolling" => scenario::rolling::restart_without_errors(target, app_url).await,
-        "hpa-scale-down" => scenario::hpa::scale_down(target, scenario::hpa::SAMPLE).await,
-        other => ScenarioOutcome::fail("deploy", format!("unknown scenario `{other}`")),
+    let io = scenario::Io { app_url, database };
+    match scenario::run(id, target, io).await {
+        Some(outcome) => outcome,
+        None => ScenarioOutcome::fail("deploy", format!("unknown scenario `{id}`")),
     }
 }
 

@@ -365,15 +365,15 @@ fn run_lint(args: &LintArgs, profile: Option<&str>) -> u8 {
 async fn run_check(args: &CheckArgs, profile: Option<&str>) -> u8 {
     use crate::report::cluster as report;
     if args.list {
-        for (id, title) in crate::scenario::CATALOGUE {
-            println!("{id:<13} {title}");
+        for spec in crate::scenario::CATALOGUE {
+            println!("{:<13} {}", spec.id, spec.title);
         }
         return exit::OK;
     }
     if let Some(unknown) = args
         .only
         .iter()
-        .find(|o| !crate::scenario::CATALOGUE.iter().any(|(id, _)| id == o))
+        .find(|o| !crate::scenario::CATALOGUE.iter().any(|spec| spec.id == *o))
     {
         eprintln!("deploycheck check: unknown scenario `{unknown}` (see --list)");
         return exit::USAGE;

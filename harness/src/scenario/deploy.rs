@@ -13,7 +13,15 @@ use super::{ScenarioOutcome, Target};
 use crate::blockers::{self, Blocker, Persistence};
 use crate::cluster::{Cluster, Labels, WaitError, WorkloadKind, WorkloadState};
 
-const ID: &str = "deploy";
+pub const SPEC: super::Spec = super::Spec {
+    id: "deploy",
+    title: "the stack rolls out",
+    destructive: false,
+    read_only: false,
+    needs: &[],
+};
+
+const ID: &str = SPEC.id;
 /// The longest a round waits for a workload to change before it reads everything again.
 const ROUND: Duration = Duration::from_secs(3);
 

@@ -107,10 +107,34 @@ fn run_as_user(template: &PodTemplateSpec, container: &str) -> Option<i64> {
         })
 }
 
+pub const LIVENESS: super::Spec = super::Spec {
+    id: "liveness",
+    title: "a frozen app is restarted by its liveness probe",
+    destructive: true,
+    read_only: false,
+    needs: &[],
+};
+
+pub const READINESS: super::Spec = super::Spec {
+    id: "readiness",
+    title: "readiness follows the database",
+    destructive: true,
+    read_only: false,
+    needs: &[],
+};
+
+pub async fn run_liveness<C: Cluster>(target: &Target<C>, io: super::Io<'_>) -> ScenarioOutcome {
+    liveness_restart(target, io.app_url).await
+}
+
+pub async fn run_readiness<C: Cluster>(target: &Target<C>, io: super::Io<'_>) -> ScenarioOutcome {
+    readiness_follows_database(target, io.app_url).await
+}
+
 /// Freezes one app pod and waits for the liveness restart; `base_url` reaches the app's Service
 /// (a prober counts what users saw meanwhile).
 pub async fn liveness_restart<C: Cluster>(target: &Target<C>, base_url: &str) -> ScenarioOutcome {
-    const ID: &str = "liveness";
+    const ID: &str = LIVENESS.id;
     let cluster = &*target.cluster;
     let (namespace, profile) = (&target.namespace, &target.profile);
     let template = match target
@@ -355,7 +379,7 @@ pub async fn readiness_follows_database<C: Cluster>(
     target: &Target<C>,
     base_url: &str,
 ) -> ScenarioOutcome {
-    const ID: &str = "readiness";
+    const ID: &str = READINESS.id;
     if let Destructive::Refused(reason) = &target.destructive {
         return ScenarioOutcome::skip(ID, reason.clone());
     }

@@ -15,7 +15,7 @@ use super::{ScenarioOutcome, Target, TimelinePoint};
 use crate::cluster::{Cluster, ClusterError, HpaState, PodMetrics, PodUsage, WorkloadKind};
 use crate::quantity::cpu_millis;
 
-const ID: &str = "hpa";
+const ID: &str = SPEC.id;
 /// How long the load workers' pods get to show an image they cannot pull before the load
 /// falls back to port-forwards.
 const WORKERS_SETTLE: Duration = Duration::from_secs(20);
@@ -33,6 +33,30 @@ async fn current<C: Cluster>(target: &Target<C>) -> Result<HpaState, String> {
 }
 
 /// Runs the scenario with the default sampling interval.
+pub const SPEC: super::Spec = super::Spec {
+    id: "hpa",
+    title: "the HPA scales up under load",
+    destructive: false,
+    read_only: false,
+    needs: &[super::Need::MetricsApi, super::Need::HarnessImage],
+};
+
+pub const SCALE_DOWN: super::Spec = super::Spec {
+    id: "hpa-scale-down",
+    title: "hpa-scale-down",
+    destructive: false,
+    read_only: false,
+    needs: &[super::Need::MetricsApi],
+};
+
+pub async fn run<C: Cluster>(target: &Target<C>, io: super::Io<'_>) -> ScenarioOutcome {
+    scale_up(target, io.app_url).await
+}
+
+pub async fn run_scale_down<C: Cluster>(target: &Target<C>, _: super::Io<'_>) -> ScenarioOutcome {
+    scale_down(target, SAMPLE).await
+}
+
 pub async fn scale_up<C: Cluster>(target: &Target<C>, base_url: &str) -> ScenarioOutcome {
     scale_up_sampling(target, base_url, SAMPLE).await
 }
@@ -512,7 +536,7 @@ pub async fn seed(base_url: &str, wanted: u32) -> Result<u32, String> {
 /// After the load: replicas come back down to the minimum (slow: scale-down stabilisation is
 /// five minutes by default).
 pub async fn scale_down<C: Cluster>(target: &Target<C>, sample: Duration) -> ScenarioOutcome {
-    const ID: &str = "hpa-scale-down";
+    const ID: &str = SCALE_DOWN.id;
     let profile = &target.profile;
     let started = Instant::now();
     let mut last = None;

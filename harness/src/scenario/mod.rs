@@ -28,27 +28,92 @@ use crate::cluster::{Cluster, Labels, WorkloadKind};
 use crate::probe::{DriveConfig, DriveStats, Driver};
 use crate::profile::{Profile, Requirement};
 
-/// Scenario ids and titles, in running order.
-pub const CATALOGUE: [(&str, &str); 10] = [
-    ("deploy", "the stack rolls out"),
-    ("connectivity", "the app reaches MongoDB by Service name"),
-    // Read-only, so it runs beside `connectivity` before anything is broken; an OOMKill under
-    // later load is caught there as a restart deploycheck did not cause.
-    ("resources", "resources and security settings hold"),
-    ("persistence", "data survives the database pod's deletion"),
-    ("recreate", "data survives the StatefulSet's re-creation"),
+/// What a scenario is, declared in its own file: the catalogue, `check`, the CLI's `--list`
+/// and `--only`, and the cucumber steps all read it from there.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Spec {
+    pub id: &'static str,
+    pub title: &'static str,
+    /// Deletes, freezes or scales something: runs only where the destructive-step policy
+    /// allows, else it is skipped with the reason.
+    pub destructive: bool,
+    /// Only reads (and writes a document of its own): runs in the first, concurrent pass,
+    /// before anything is broken.
+    pub read_only: bool,
+    /// What it needs beyond a rolled-out stack.
+    pub needs: &'static [Need],
+}
+
+/// Something a scenario needs that a cluster may lack; without it the scenario says so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// `metrics.k8s.io` (metrics-server).
+    MetricsApi,
+    /// The harness image on the nodes, for load from inside the cluster (else a fallback).
+    HarnessImage,
+}
+
+/// Where a scenario's requests go: the app's Service and MongoDB's, forwarded to loopback.
+#[derive(Clone, Copy, Debug)]
+pub struct Io<'a> {
+    pub app_url: &'a str,
+    pub database: std::net::SocketAddr,
+}
+
+/// One line per scenario: its `Spec` and its entry point, in running order. `extras` run only
+/// when asked for by name (`hpa-scale-down` with `--slow`) and are not listed.
+macro_rules! catalogue {
     (
-        "replicas",
-        "a deleted app pod is replaced without failed requests",
-    ),
-    ("hpa", "the HPA scales up under load"),
-    (
-        "liveness",
-        "a frozen app is restarted by its liveness probe",
-    ),
-    ("readiness", "readiness follows the database"),
-    ("rolling", "a rolling restart fails no request"),
-];
+        first: $first:path;
+        listed: [$($spec:path => $entry:path;)*]
+        extras: [$($extra_spec:path => $extra:path;)*]
+    ) => {
+        /// Every scenario, in running order (`deploy` first: the others need it).
+        pub const CATALOGUE: &[&Spec] = &[&$first, $(&$spec),*];
+
+        /// Runs scenario `id` after `deploy`; `None` for an id that is not in the catalogue.
+        pub async fn run<C: Cluster + Send + 'static>(
+            id: &str,
+            target: &Target<C>,
+            io: Io<'_>,
+        ) -> Option<ScenarioOutcome> {
+            $(if id == $spec.id {
+                return Some($entry(target, io).await);
+            })*
+            $(if id == $extra_spec.id {
+                return Some($extra(target, io).await);
+            })*
+            None
+        }
+    };
+}
+
+catalogue! {
+    first: deploy::SPEC;
+    listed: [
+        connectivity::SPEC => connectivity::run;
+        resources::SPEC => resources::run;
+        persistence::SPEC => persistence::run;
+        persistence::RECREATE => persistence::run_recreate;
+        replicas::SPEC => replicas::run;
+        hpa::SPEC => hpa::run;
+        healing::LIVENESS => healing::run_liveness;
+        healing::READINESS => healing::run_readiness;
+        rolling::SPEC => rolling::run;
+    ]
+    extras: [
+        hpa::SCALE_DOWN => hpa::run_scale_down;
+    ]
+}
+
+/// The spec of `id`, listed or extra.
+pub fn spec(id: &str) -> Option<&'static Spec> {
+    CATALOGUE
+        .iter()
+        .copied()
+        .chain([&hpa::SCALE_DOWN])
+        .find(|s| s.id == id)
+}
 
 /// Everything a scenario needs to know about where it runs.
 pub struct Target<C> {
@@ -220,10 +285,7 @@ pub struct ScenarioOutcome {
 
 impl ScenarioOutcome {
     pub fn new(id: &'static str, verdict: Verdict, detail: impl Into<String>) -> Self {
-        let title = CATALOGUE
-            .iter()
-            .find(|(i, _)| *i == id)
-            .map_or(id, |(_, title)| title);
+        let title = spec(id).map_or(id, |s| s.title);
         Self {
             id,
             title,
@@ -509,6 +571,44 @@ pub(crate) mod tests {
             Profile::built_in("reference").unwrap(),
             destructive,
         )
+    }
+
+    /// The one table everything reads: ids once each, `deploy` first, the read-only
+    /// scenarios first after it (they run together before anything is broken), and every id
+    /// dispatchable.
+    #[tokio::test]
+    async fn the_catalogue_is_one_table_in_running_order() {
+        let ids: Vec<&str> = CATALOGUE.iter().map(|s| s.id).collect();
+        assert_eq!(
+            ids,
+            [
+                "deploy",
+                "connectivity",
+                "resources",
+                "persistence",
+                "recreate",
+                "replicas",
+                "hpa",
+                "liveness",
+                "readiness",
+                "rolling"
+            ]
+        );
+        let read_only: Vec<&str> = CATALOGUE
+            .iter()
+            .filter(|s| s.read_only)
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(read_only, ["connectivity", "resources"]);
+        assert!(CATALOGUE.iter().all(|s| !(s.read_only && s.destructive)));
+        // An unknown id is not run; a known one is (here it fails fast: no such workload).
+        let target = target(ScriptedCluster::new("kind-kind"));
+        let io = Io {
+            app_url: "http://127.0.0.1:9",
+            database: "127.0.0.1:9".parse().unwrap(),
+        };
+        assert!(run("no-such-scenario", &target, io).await.is_none());
+        assert_eq!(spec("hpa-scale-down").map(|s| s.id), Some("hpa-scale-down"));
     }
 
     #[test]

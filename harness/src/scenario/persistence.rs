@@ -21,8 +21,32 @@ pub fn replaced_pod(pods: &[PodState], name: &str, old_uid: &str) -> bool {
 const PROBED: &str = "/data";
 
 /// Deletes the database pod and reads the marker back from its replacement.
+pub const SPEC: super::Spec = super::Spec {
+    id: "persistence",
+    title: "data survives the database pod's deletion",
+    destructive: true,
+    read_only: false,
+    needs: &[],
+};
+
+pub const RECREATE: super::Spec = super::Spec {
+    id: "recreate",
+    title: "data survives the StatefulSet's re-creation",
+    destructive: true,
+    read_only: false,
+    needs: &[],
+};
+
+pub async fn run<C: Cluster>(target: &Target<C>, io: super::Io<'_>) -> ScenarioOutcome {
+    pod_deletion(target, io.app_url).await
+}
+
+pub async fn run_recreate<C: Cluster>(target: &Target<C>, io: super::Io<'_>) -> ScenarioOutcome {
+    statefulset_recreation(target, io.app_url).await
+}
+
 pub async fn pod_deletion<C: Cluster>(target: &Target<C>, base_url: &str) -> ScenarioOutcome {
-    const ID: &str = "persistence";
+    const ID: &str = SPEC.id;
     if let Destructive::Refused(reason) = &target.destructive {
         return ScenarioOutcome::skip(ID, reason.clone());
     }
@@ -112,7 +136,7 @@ pub async fn statefulset_recreation<C: Cluster>(
     target: &Target<C>,
     base_url: &str,
 ) -> ScenarioOutcome {
-    const ID: &str = "recreate";
+    const ID: &str = RECREATE.id;
     if let Destructive::Refused(reason) = &target.destructive {
         return ScenarioOutcome::skip(ID, reason.clone());
     }
