@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod demo;
 pub mod diagnose;
 pub mod forward;
+pub mod hpa_cpu;
 pub mod image;
 pub mod imageref;
 pub mod incluster;

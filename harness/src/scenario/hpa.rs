@@ -80,10 +80,16 @@ pub async fn scale_up_sampling<C: Cluster>(
                         .pod_metrics(namespace, &target.app_selector())
                         .await
                         .map_err(|e| e.to_string());
-                    let premise = crate::diagnose::CpuPremise::read(target).await;
+                    let premise = crate::hpa_cpu::CpuPremise::read(
+                        cluster,
+                        namespace,
+                        &profile.app.deployment,
+                        &target.app_selector(),
+                    )
+                    .await;
                     return ScenarioOutcome::fail(
                         ID,
-                        crate::diagnose::unknown_cpu_hint(&hpa, &metrics, &premise),
+                        crate::hpa_cpu::unknown_cpu_hint(&hpa, &metrics, &premise),
                     );
                 }
             }
