@@ -1,7 +1,7 @@
 //! Command-line interface: argument parsing and dispatch to the library.
 
 use std::io::IsTerminal as _;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -284,7 +284,7 @@ pub async fn run() -> ExitCode {
         Command::Check(args) => run_check(&args, cli.profile.as_deref()).await,
         Command::Image(args) => run_image(&args, cli.profile.as_deref()),
         Command::LoadWorker(args) => run_load_worker(&args).await,
-        Command::Demo(args) => match demo::run(&args).await {
+        Command::Demo(args) => match demo::run(SocketAddr::new(args.bind, args.port)).await {
             Ok(()) => exit::OK,
             Err(error) => {
                 eprintln!("deploycheck demo: {error}");

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 
 use devdb::{MongoServer, Role, User};
 
-use crate::cli::DemoArgs;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -133,8 +132,8 @@ pub async fn start(addr: SocketAddr) -> Result<Stack, DemoError> {
 ///
 /// # Errors
 /// When the database cannot be provisioned or started, or the port cannot be bound.
-pub async fn run(args: &DemoArgs) -> Result<(), DemoError> {
-    let stack = start(SocketAddr::new(args.bind, args.port)).await?;
+pub async fn run(listen: SocketAddr) -> Result<(), DemoError> {
+    let stack = start(listen).await?;
     app::telemetry::init(app::config::LogFormat::Text);
     let url = &stack.url;
     let mut out = std::io::stdout().lock();

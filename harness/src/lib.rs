@@ -12,6 +12,7 @@ pub mod demo;
 pub mod diagnose;
 pub mod forward;
 pub mod hpa_cpu;
+pub mod http;
 pub mod image;
 pub mod imageref;
 pub mod incluster;

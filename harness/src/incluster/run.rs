@@ -205,7 +205,7 @@ async fn integrity<C: Cluster + Send + 'static>(
     }
     let acknowledged = markers.len() as u64;
     let body = match Forwarder::start(cluster, namespace, service, port).await {
-        Ok(forwarder) => match crate::scenario::http_client()
+        Ok(forwarder) => match crate::http::client()
             .get(format!("{}/data", forwarder.base_url()))
             .timeout(Duration::from_secs(60))
             .send()

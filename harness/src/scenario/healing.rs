@@ -537,7 +537,7 @@ async fn await_status(base_url: &str, status: u16, deadline: Duration) -> Result
     let started = Instant::now();
     let mut last = String::new();
     while started.elapsed() < deadline {
-        match super::http_client()
+        match crate::http::client()
             .get(format!("{base_url}/data"))
             .send()
             .await

@@ -501,7 +501,7 @@ pub async fn seed(base_url: &str, wanted: u32) -> Result<u32, String> {
     if wanted == 0 {
         return Ok(0);
     }
-    let client = super::http_client();
+    let client = crate::http::client();
     let listed: serde_json::Value = client
         .get(format!("{base_url}/data"))
         .send()

@@ -448,20 +448,12 @@ pub fn failed_requests(
     })
 }
 
-/// A short HTTP client for the scenarios' own requests.
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("a default reqwest client builds")
-}
-
 /// Stores `{"deploycheck_marker": marker}` through the app.
 ///
 /// # Errors
 /// The request failed or the app did not answer 200/201.
 pub async fn write_marker(base_url: &str, marker: &str) -> Result<(), String> {
-    let response = http_client()
+    let response = crate::http::client()
         .post(format!("{base_url}/data"))
         .json(&serde_json::json!({"deploycheck_marker": marker}))
         .send()
@@ -489,7 +481,7 @@ pub async fn write_marker(base_url: &str, marker: &str) -> Result<(), String> {
 /// # Errors
 /// The request failed or the app did not answer 200.
 pub async fn read_marker(base_url: &str, marker: &str) -> Result<bool, String> {
-    let response = http_client()
+    let response = crate::http::client()
         .get(format!("{base_url}/data"))
         .send()
         .await
