@@ -32,7 +32,9 @@ impl<S: Send + Sync> FromRequest<S> for JsonDocument {
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::PayloadTooLarge
+                AppError::PayloadTooLarge {
+                    limit: MAX_BODY_BYTES,
+                }
             } else {
                 AppError::BadRequest(format!("the request body could not be read: {rejection}"))
             }

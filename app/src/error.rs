@@ -16,11 +16,9 @@ pub enum AppError {
     BadRequest(String),
     #[error("{}", unsupported_media_type(.0))]
     UnsupportedMediaType(Option<String>),
-    #[error(
-        "the request body is larger than {} bytes",
-        crate::document::MAX_BODY_BYTES
-    )]
-    PayloadTooLarge,
+    /// Over the body limit, which the variant carries so the error needs no other module.
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
     #[error("{0}")]
     Unprocessable(String),
     #[error("no route for {method} {path}")]
@@ -44,7 +42,7 @@ impl AppError {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::NotFound { .. } => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
