@@ -5,11 +5,12 @@
 pub mod connectivity;
 pub mod deploy;
 pub mod endpoints;
-pub mod healing;
 pub mod hpa;
 pub mod hpa_load;
 pub mod ledger;
+pub mod liveness;
 pub mod persistence;
+pub mod readiness;
 pub mod replicas;
 pub mod resources;
 pub mod rolling;
@@ -97,8 +98,8 @@ catalogue! {
         persistence::RECREATE => persistence::run_recreate;
         replicas::SPEC => replicas::run;
         hpa::SPEC => hpa::run;
-        healing::LIVENESS => healing::run_liveness;
-        healing::READINESS => healing::run_readiness;
+        liveness::SPEC => liveness::run;
+        readiness::SPEC => readiness::run;
         rolling::SPEC => rolling::run;
     ]
     extras: [
