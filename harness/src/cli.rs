@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::lint::Severity;
+use crate::findings::{Rule, Severity};
 use crate::profile::Profile;
 use crate::report::lint as lint_report;
 use crate::{api, demo, exit, lint, manifest};
@@ -296,7 +296,7 @@ pub async fn run() -> ExitCode {
 }
 
 /// `--rules` of `lint` and `image`: id, severity, why and the fix, one rule a block.
-fn print_rules(rules: &[&lint::Rule]) {
+fn print_rules(rules: &[&Rule]) {
     for rule in rules {
         println!(
             "{}  {:<7}  {}\n                  fix: {}",

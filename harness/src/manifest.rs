@@ -4,6 +4,9 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::inputs::{
+    is_dockerfile, is_kustomization, is_kustomization_file, is_yaml, looks_like_image,
+};
 use crate::yaml::{self, Node};
 
 /// One Kubernetes object and where it was read.
@@ -87,7 +90,7 @@ pub fn load(inputs: &[PathBuf]) -> Result<Inputs, LoadError> {
             continue;
         }
         // Only a path given by name: a tarball lying in a manifest directory is no input.
-        if crate::image::looks_like_image(input) {
+        if looks_like_image(input) {
             loaded.images.push(input.clone());
             continue;
         }
@@ -208,34 +211,6 @@ fn object(node: Node, origin: &str) -> Option<Object> {
         origin: origin.into(),
         node,
     })
-}
-
-fn is_yaml(path: &Path) -> bool {
-    matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("yaml" | "yml")
-    )
-}
-
-fn is_dockerfile(path: &Path) -> bool {
-    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-        n == "Dockerfile" || n.starts_with("Dockerfile.") || n.ends_with(".Dockerfile")
-    })
-}
-
-fn is_kustomization_file(path: &Path) -> bool {
-    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-        matches!(
-            n,
-            "kustomization.yaml" | "kustomization.yml" | "Kustomization"
-        )
-    })
-}
-
-fn is_kustomization(dir: &Path) -> bool {
-    ["kustomization.yaml", "kustomization.yml", "Kustomization"]
-        .iter()
-        .any(|name| dir.join(name).is_file())
 }
 
 fn kustomize(dir: &Path) -> Result<String, LoadError> {

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use deploycheck::lint::{self, Severity};
+use deploycheck::findings::Severity;
 use deploycheck::profile::Profile;
-use deploycheck::{manifest, yaml};
+use deploycheck::{lint, manifest, yaml};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Namespace, PodSpec, Secret, Service};

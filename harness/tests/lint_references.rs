@@ -7,9 +7,9 @@ mod lint_cases;
 
 use std::path::{Path, PathBuf};
 
-use deploycheck::lint::{self, Finding, Severity};
-use deploycheck::manifest;
+use deploycheck::findings::{Finding, Severity};
 use deploycheck::profile::Profile;
+use deploycheck::{lint, manifest};
 
 fn lint(paths: &[PathBuf], profile: &str) -> Vec<Finding> {
     let inputs = manifest::load(paths).expect("manifests load");

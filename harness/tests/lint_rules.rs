@@ -10,9 +10,9 @@ mod lint_cases;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use deploycheck::lint::{self, Finding};
-use deploycheck::manifest;
+use deploycheck::findings::Finding;
 use deploycheck::profile::Profile;
+use deploycheck::{lint, manifest};
 
 fn lint_dir(dir: &Path) -> Vec<Finding> {
     let inputs = manifest::load(&[dir.to_path_buf()]).expect("fixture loads");

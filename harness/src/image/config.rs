@@ -1,10 +1,8 @@
-//! The image config: who the image runs as, what it exposes, its environment and its build
-//! history (the command behind each layer).
+//! The image config: who the image runs as, what it exposes, its environment, its build
+//! history (the command behind each layer) and its platform.
 
 use serde::Serialize;
 use serde_json::Value;
-
-use super::source::Platform;
 
 /// One history entry: the instruction that made a layer, or an empty-layer step (ENV, USER).
 #[derive(Clone, Debug, Serialize)]
@@ -131,6 +129,72 @@ pub fn clean_command(created_by: &str) -> String {
     }
 }
 
+/// An `os/arch[/variant]` platform.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    /// The default when `--platform` is not given.
+    pub fn default_target() -> Platform {
+        Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: None,
+        }
+    }
+
+    /// Parses `linux/amd64`, `linux/arm64/v8`.
+    ///
+    /// # Errors
+    /// A text that is not `os/arch[/variant]`.
+    pub fn parse(text: &str) -> Result<Platform, String> {
+        let parts: Vec<&str> = text.split('/').collect();
+        if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.is_empty()) {
+            return Err(format!(
+                "`{text}` is not a platform; expected os/arch[/variant], e.g. linux/amd64"
+            ));
+        }
+        Ok(Platform {
+            os: parts[0].into(),
+            architecture: parts[1].into(),
+            variant: parts.get(2).map(|v| v.to_string()),
+        })
+    }
+
+    pub(super) fn from_json(value: &Value) -> Option<Platform> {
+        Some(Platform {
+            os: value.get("os")?.as_str()?.into(),
+            architecture: value.get("architecture")?.as_str()?.into(),
+            variant: value
+                .get("variant")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        })
+    }
+
+    /// `wanted` matches when os and architecture agree and, if it names a variant, that too.
+    pub(super) fn satisfies(&self, wanted: &Platform) -> bool {
+        self.os == wanted.os
+            && self.architecture == wanted.architecture
+            && (wanted.variant.is_none() || self.variant == wanted.variant)
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(variant) = &self.variant {
+            write!(f, "/{variant}")?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +220,15 @@ mod tests {
             ["ADD file:abc in /", "RUN apk add curl", "(missing)"]
         );
         assert!(ImageConfig::from_json(&serde_json::json!([1])).is_err());
+    }
+
+    #[test]
+    fn platforms_parse_and_match_with_an_optional_variant() {
+        let arm = Platform::parse("linux/arm64/v8").unwrap();
+        assert_eq!(arm.to_string(), "linux/arm64/v8");
+        assert!(arm.satisfies(&Platform::parse("linux/arm64").unwrap()));
+        assert!(!Platform::parse("linux/arm64").unwrap().satisfies(&arm));
+        assert!(Platform::parse("linux").is_err());
+        assert!(Platform::parse("linux//v7").is_err());
     }
 }

@@ -7,8 +7,10 @@ use std::io::{self, Read, Seek, SeekFrom};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use super::ImageError;
-use super::source::{self, LayerRef, Section, Store};
+use super::error::ImageError;
+use super::resolve::{LayerRef, check_size};
+use super::source::{self, Section, Store};
+use crate::inputs::compression_magic;
 
 /// How a layer blob is stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -89,13 +91,13 @@ pub fn walk(
     };
     let mut section = store.open_blob(&layer.name)?;
     let blob_bytes = section.len();
-    source::check_size(store, &layer.name, layer.size, blob_bytes)?;
+    check_size(store, &layer.name, layer.size, blob_bytes)?;
     let mut head = [0u8; 8];
     let got = read_head(&mut section, &mut head).map_err(|e| broken(e.to_string()))?;
     section
         .rewind()
         .map_err(|e| broken(format!("cannot rewind it: {e}")))?;
-    let compression = match source::compression_magic(&head[..got]) {
+    let compression = match compression_magic(&head[..got]) {
         Some("gzip") => Compression::Gzip,
         Some("zstd") => Compression::Zstd,
         Some(other) => {

@@ -1,17 +1,20 @@
 //! `deploycheck image`: a container image read as a file (a `docker save` tarball or an OCI
 //! image layout), layer by layer and streamed, with no daemon, registry or network.
 //!
-//! [`check`] reads top-down: find the image in the input ([`source`]), stream each layer
-//! ([`layer`]) into the merged tree and dive's counters ([`tree`]) while scanning small files
-//! for credentials ([`secrets`]) and keeping package databases, then the package inventory and
-//! advisories ([`inventory`], [`osv`]), dive's CI rules ([`ci`]) and the hygiene rules
-//! ([`rules`]). The result is data; `report::image` renders it.
+//! [`check`] reads top-down: find the image in the input ([`source`] holds the blobs,
+//! [`resolve`] picks the manifest, config and layers), stream each layer ([`layer`]) into the
+//! merged tree and dive's counters ([`tree`]) while scanning small files for credentials
+//! ([`secrets`]) and keeping package databases, then the package inventory and advisories
+//! ([`inventory`], [`osv`]), dive's CI rules ([`ci`]) and the hygiene rules ([`rules`]). The
+//! result is data; `report::image` renders it.
 
 pub mod ci;
 pub mod config;
+pub mod error;
 pub mod inventory;
 pub mod layer;
 pub mod osv;
+pub mod resolve;
 pub mod rules;
 pub mod secrets;
 pub mod source;
@@ -26,73 +29,17 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::lint::{Finding, Rule};
+use crate::findings::{Catalogue, Finding};
 pub use ci::CiConfig;
+pub use config::Platform;
+pub use error::ImageError;
 pub use layer::Compression;
-pub use source::{Format, Platform};
+pub use resolve::Format;
 pub use tree::{Efficiency, LayerStats};
 
 /// Package databases and the files the checks read are kept in memory up to this size each
 /// (a full Debian dpkg status is about 2 MB).
 const KEEP_LIMIT: u64 = 32 << 20;
-
-/// Why an image could not be checked. Each message is one sentence that names the input.
-#[derive(Debug, thiserror::Error)]
-pub enum ImageError {
-    #[error("{path}: no such file or directory")]
-    Missing { path: PathBuf },
-    #[error("{path}: cannot read it: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}: not a container image: {reason}")]
-    NotAnImage { path: PathBuf, reason: String },
-    #[error("{path}: {what} is truncated or corrupt: {detail}")]
-    Truncated {
-        path: PathBuf,
-        what: String,
-        detail: String,
-    },
-    #[error(
-        "{path}: the image needs {name}, which the archive does not contain (saved incompletely?)"
-    )]
-    MissingBlob { path: PathBuf, name: String },
-    #[error(
-        "{path}: {name} does not match its digest {expected} (it hashes to {actual}): the archive is corrupt"
-    )]
-    Digest {
-        path: PathBuf,
-        name: String,
-        expected: String,
-        actual: String,
-    },
-    #[error("{path}: {what} is not valid JSON: {message}")]
-    Json {
-        path: PathBuf,
-        what: String,
-        message: String,
-    },
-    #[error("{path}: {what} is malformed: {message}")]
-    Invalid {
-        path: PathBuf,
-        what: String,
-        message: String,
-    },
-    #[error("{path}: layer {index} ({name}) cannot be read: {message}")]
-    Layer {
-        path: PathBuf,
-        /// 1-based.
-        index: usize,
-        name: String,
-        message: String,
-    },
-    #[error("{path}: {message}")]
-    Platform { path: PathBuf, message: String },
-    #[error("--vuln-db: {0}")]
-    VulnDb(#[source] osv::OsvError),
-}
 
 /// What to check an image against.
 #[derive(Clone, Debug)]
@@ -180,20 +127,8 @@ pub struct DiveCi {
 }
 
 /// The image rule catalogue, for `--rules`, JUnit and SARIF.
-pub fn catalogue() -> Vec<&'static Rule> {
+pub fn catalogue() -> Catalogue {
     rules::RULES.iter().collect()
-}
-
-/// Whether `path` looks like an image `lint` should hand to [`check`]: a tar archive (by its
-/// first header, whatever its name) or an OCI layout directory.
-pub fn looks_like_image(path: &Path) -> bool {
-    if path.is_dir() {
-        return path.join("oci-layout").is_file();
-    }
-    let mut head = [0u8; 512];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .is_ok_and(|()| source::is_tar_header(&head))
 }
 
 fn kept(path: &str) -> bool {
@@ -216,7 +151,7 @@ pub fn check(path: &Path, options: &Options) -> Result<ImageReport, ImageError> 
         .transpose()
         .map_err(ImageError::VulnDb)?;
     let store = source::Store::open(path)?;
-    let resolved = source::resolve(&store, options.platform.as_ref())?;
+    let resolved = resolve::resolve(&store, options.platform.as_ref())?;
     let commands = resolved.config.layer_commands(resolved.layers.len());
 
     let mut tree = tree::Tree::default();

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{Finding, Rule, Severity, finding};
+use crate::findings::{Finding, Rule, Severity, finding};
 use crate::manifest::Dockerfile;
 
 macro_rules! rule {

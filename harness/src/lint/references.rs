@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::k8s::{all_containers, container_name, pod_template};
-use super::{Finding, Rule, Severity, finding};
+use crate::findings::{Finding, Rule, Severity, finding};
 use crate::manifest::Object;
 use crate::yaml::Node;
 

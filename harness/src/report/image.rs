@@ -5,10 +5,10 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
+use crate::findings::{Finding, Rule, Severity};
 use crate::image::ci::CiStatus;
 use crate::image::rules::human_bytes;
 use crate::image::{ImageReport, inventory::Ecosystem};
-use crate::lint::{Finding, Rule, Severity};
 
 /// Width of the wasted-bytes bar, in cells.
 const BAR: usize = 10;

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde_json::json;
 
 use super::xml_escape;
-use crate::lint::{Finding, Rule, Severity};
+use crate::findings::{Finding, Rule, Severity};
 
 /// What was read, for the summary line.
 #[derive(Clone, Copy, Debug, Default)]

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use cucumber::{given, then, when};
 use deploycheck::profile::Profile;
-use deploycheck::{lint, manifest};
+use deploycheck::{findings, lint, manifest};
 
 use super::DeployWorld;
 use crate::lint_cases;
@@ -49,7 +49,7 @@ fn no_errors(world: &mut DeployWorld) {
     let errors: Vec<_> = world
         .findings
         .iter()
-        .filter(|f| f.severity == lint::Severity::Error)
+        .filter(|f| f.severity == findings::Severity::Error)
         .collect();
     assert!(errors.is_empty(), "{errors:#?}");
 }

@@ -9,7 +9,7 @@ mod lint;
 use std::collections::BTreeMap;
 
 use deploycheck::api::Outcome;
-use deploycheck::lint::Finding;
+use deploycheck::findings::Finding;
 
 /// State of one scenario.
 #[derive(Debug, Default, cucumber::World)]
