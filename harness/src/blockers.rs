@@ -23,6 +23,12 @@ use crate::imageref::{default_pull_policy, normalise_image};
 /// How long a container may sit in `CreateContainerConfigError` before it counts: the kubelet
 /// reports it at once, and a Secret applied in the same batch may land a moment later.
 pub const CONFIG_GRACE: Duration = Duration::from_secs(10);
+/// How long a Secret or ConfigMap that does not exist at all may take to appear: a controller
+/// (External Secrets, Sealed Secrets) may be about to create it.
+pub const MISSING_OBJECT_GRACE: Duration = Duration::from_secs(30);
+/// How long an image pull may stay in back-off: one more attempt after the first back-off,
+/// so a registry that failed once (a timeout, a rate limit lifted) is not a verdict.
+pub const PULL_GRACE: Duration = Duration::from_secs(20);
 /// Added to a probe's own start-up allowance before its failures are certain.
 pub const PROBE_MARGIN: Duration = Duration::from_secs(10);
 
@@ -44,6 +50,19 @@ pub struct Facts {
     pub usage: Vec<PodUsage>,
     /// Paths the profile says the app serves (health, ready), to compare probes with.
     pub served_paths: Vec<String>,
+    /// Workloads not rolled out yet. A pod whose failures may only mean that another of them
+    /// (its database) is still starting is not judged until they are.
+    pub unsettled: Vec<String>,
+}
+
+impl Facts {
+    /// Every workload but the pod's own has rolled out: what the pod depends on is up, so its
+    /// failures are its own.
+    fn dependencies_ready(&self, pod: &str) -> bool {
+        self.unsettled
+            .iter()
+            .all(|workload| pod.starts_with(&format!("{workload}-")))
+    }
 }
 
 /// A state that will not resolve by itself.
@@ -307,24 +326,42 @@ fn container_blocker(
     let cause = match reason {
         "CreateContainerConfigError" => {
             let missing = missing_config(message, &facts.config_keys);
+            let object_missing = parse_config_error(message).is_some_and(|(kind, name, _)| {
+                !matches!(facts.config_keys.get(&(kind, name)), Some(Some(_)))
+            });
             return Some((
                 reason.into(),
                 format!(
                     "container {name} cannot be created (CreateContainerConfigError: {message}){missing}"
                 ),
-                CONFIG_GRACE,
+                if object_missing {
+                    MISSING_OBJECT_GRACE
+                } else {
+                    CONFIG_GRACE
+                },
             ));
         }
         "InvalidImageName" => format!(
             "container {name} has an invalid image reference `{image}` (InvalidImageName: \
              {message}); fix the image name"
         ),
-        "ErrImageNeverPull" | "ImagePullBackOff" => {
+        "ErrImageNeverPull" => {
             image_cause(reason, name, &image, message, spec, facts.nodes.as_deref())
+        }
+        "ImagePullBackOff" => {
+            return Some((
+                reason.into(),
+                image_cause(reason, name, &image, message, spec, facts.nodes.as_deref()),
+                PULL_GRACE,
+            ));
         }
         "CrashLoopBackOff" => {
             if liveness_kills(&facts.events, &pod.name) > 0 {
                 // The liveness rule names this one with its probe.
+                return None;
+            }
+            if !facts.dependencies_ready(&pod.name) {
+                // An app that exits while its database starts may run once it is up.
                 return None;
             }
             let last = match (&container.last_reason, container.last_exit_code) {
@@ -660,7 +697,13 @@ fn failing_probe(
     if let Some(readiness) = &container.readiness_probe
         && !pod.ready
     {
-        let failures = of_pod("Readiness probe failed");
+        // While a dependency still starts, an unready app may only be waiting for it (a 503,
+        // a timeout, even a port not yet opened); a 404 says the path is not served at all.
+        let dependencies_ready = facts.dependencies_ready(&pod.name);
+        let failures: Vec<&EventInfo> = of_pod("Readiness probe failed")
+            .into_iter()
+            .filter(|e| dependencies_ready || e.message.contains("statuscode: 404"))
+            .collect();
         let allowance = probe_allowance(Some(readiness));
         if let Some(last) = failures.last()
             && past_allowance(last, allowance)

@@ -252,7 +252,8 @@ async fn wait_for_rollout<C: Cluster>(target: &Target<C>, fresh: bool) -> Rollou
         if pending.is_empty() && !fresh {
             return Rollout::Done;
         }
-        let facts = blockers::gather(cluster, namespace, &selectors, &workloads, &served).await;
+        let mut facts = blockers::gather(cluster, namespace, &selectors, &workloads, &served).await;
+        facts.unsettled = pending.iter().map(|(_, name, _)| (*name).clone()).collect();
         let now = cluster.elapsed();
         let certain = persistence.certain(blockers::find(&facts), now);
         if pending.is_empty() {
@@ -1003,5 +1004,110 @@ mod tests {
                 "Service flask-app sends port 5000 to targetPort 8080, which is no port of container flask-app (it declares 5000): requests through the Service are refused",
             ]
         );
+    }
+
+    /// A correct app whose readiness waits for a database that starts slowly (an image pull
+    /// on a fresh node) answers 503 past its own allowance: not certain while the database
+    /// is not rolled out, so the rollout is waited for and passes. A 404 is certain even then.
+    #[tokio::test]
+    async fn an_app_waiting_for_a_slow_database_is_waited_for_but_a_404_is_not() {
+        let unready = |name: &str| {
+            let mut p = app_pod(name, false, ContainerInfo::default());
+            p.phase = "Running".into();
+            p.running_since = at(0);
+            p
+        };
+        let slow_database = |message: &'static str| {
+            flask_stack(0, flask_app(serde_json::json!({}))).with(move |s| {
+                s.tick = Duration::from_secs(3);
+                s.pods.insert(FLASK.into(), vec![unready("flask-app-a")]);
+                s.workloads.insert(
+                    (WorkloadKind::StatefulSet, "mongodb".into()),
+                    workload("mongodb", 1, 0),
+                );
+                s.event_script = (1..=60)
+                    .map(|round: i32| {
+                        vec![warning(
+                            "Pod/flask-app-a",
+                            "Unhealthy",
+                            message,
+                            round,
+                            3 * round as u64,
+                        )]
+                    })
+                    .collect();
+                // The database is Ready after 90 s, the app right after it.
+                s.workload_script.insert(
+                    (WorkloadKind::StatefulSet, "mongodb".into()),
+                    (0..30)
+                        .map(|_| workload("mongodb", 1, 0))
+                        .chain([workload("mongodb", 1, 1)])
+                        .collect(),
+                );
+            })
+        };
+        let cluster = slow_database(
+            "Readiness probe failed: HTTP probe failed with statuscode: 503",
+        )
+        .with(|s| {
+            s.workload_script.insert(
+                (WorkloadKind::Deployment, "flask-app".into()),
+                [workload("flask-app", 2, 2)].into(),
+            );
+        });
+        let target = flask_target(cluster);
+        let outcome = roll_out(&target, None).await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:#?}");
+        let (outcome, took) = deploy(slow_database(
+            "Readiness probe failed: HTTP probe failed with statuscode: 404",
+        ))
+        .await;
+        assert_fast(
+            &outcome,
+            took,
+            "flask-app-a: the readiness probe of flask-app (GET :5000/health) still fails",
+        );
+    }
+
+    /// An app that exits while its database starts may run once the database is up: its
+    /// crash loop is not a verdict before the database rolled out.
+    #[tokio::test]
+    async fn a_crash_loop_while_the_database_starts_is_not_yet_certain() {
+        let facts = crate::blockers::Facts {
+            pods: vec![crash_looping(2, "Error", 1)],
+            unsettled: vec!["mongodb".into(), "flask-app".into()],
+            ..crate::blockers::Facts::default()
+        };
+        assert!(crate::blockers::find(&facts).is_empty());
+        let settled = crate::blockers::Facts {
+            unsettled: vec!["flask-app".into()],
+            ..facts
+        };
+        assert_eq!(crate::blockers::find(&settled).len(), 1);
+    }
+
+    /// A Secret that does not exist at all may still be created by a controller (External
+    /// Secrets, Sealed Secrets): a longer grace before the verdict, which then says so.
+    #[tokio::test]
+    async fn a_secret_that_does_not_exist_gets_half_a_minute_then_is_named() {
+        let stuck = app_pod(
+            "flask-app-a",
+            false,
+            ContainerInfo {
+                waiting_reason: Some("CreateContainerConfigError".into()),
+                waiting_message: Some("secret \"mongodb-secret\" not found".into()),
+                ..ContainerInfo::default()
+            },
+        );
+        let cluster = flask_stack(0, flask_app(serde_json::json!({}))).with(|s| {
+            s.pods.insert(FLASK.into(), vec![stuck]);
+        });
+        let (outcome, took) = deploy(cluster).await;
+        assert_fast(
+            &outcome,
+            took,
+            "flask-app-a: container flask-app cannot be created (CreateContainerConfigError: secret \"mongodb-secret\" not found); Secret mongodb-secret does not exist: create Secret mongodb-secret before the pods start",
+        );
+        assert!(took >= crate::blockers::MISSING_OBJECT_GRACE, "{took:?}");
     }
 }
