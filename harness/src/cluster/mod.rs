@@ -4,6 +4,8 @@
 
 #[cfg(test)]
 pub mod fake;
+// In `kube/`, but not named `kube`: a module of that name would shadow the kube crate here.
+#[path = "kube/mod.rs"]
 mod kube_cluster;
 pub mod safety;
 

@@ -1,0 +1,164 @@
+//! Services and their endpoints: a Service's ports and selector, the pods behind its ready
+//! endpoints (read and watched), and the nodePorts held cluster-wide.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::Api;
+use kube::api::ListParams;
+use kube::runtime::watcher;
+
+use super::KubeCluster;
+use super::watch::WatchedList;
+use crate::cluster::{ClusterError, EndpointCondition, NodePortUse, ServiceInfo, WaitError};
+
+/// Names of the pods behind the ready endpoints of a Service's slices, sorted, once each.
+pub fn ready_pods<'a>(slices: impl IntoIterator<Item = &'a EndpointSlice>) -> Vec<String> {
+    let mut pods: Vec<String> = slices
+        .into_iter()
+        .flat_map(|slice| &slice.endpoints)
+        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(false))
+        .filter_map(|e| e.target_ref.as_ref()?.name.clone())
+        .collect();
+    pods.sort();
+    pods.dedup();
+    pods
+}
+
+impl KubeCluster {
+    pub(super) async fn service(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<ServiceInfo>, ClusterError> {
+        let api: Api<Service> = Api::namespaced(self.client.clone(), namespace);
+        let service = api
+            .get_opt(name)
+            .await
+            .map_err(|e| self.error(&format!("reading Service {name}"), namespace, e))?;
+        Ok(service.map(|s| {
+            let spec = s.spec.unwrap_or_default();
+            ServiceInfo {
+                name: s.metadata.name.unwrap_or_default(),
+                kind: spec.type_.unwrap_or_else(|| "ClusterIP".into()),
+                ports: spec.ports.iter().flatten().map(|p| p.port).collect(),
+                headless: spec.cluster_ip.as_deref() == Some("None"),
+                target_ports: spec
+                    .ports
+                    .iter()
+                    .flatten()
+                    .map(|p| match &p.target_port {
+                        Some(IntOrString::Int(port)) => port.to_string(),
+                        Some(IntOrString::String(name)) => name.clone(),
+                        // Unset, it is the port itself.
+                        None => p.port.to_string(),
+                    })
+                    .collect(),
+                selector: spec.selector.unwrap_or_default(),
+            }
+        }))
+    }
+
+    pub(super) async fn ready_endpoints(
+        &self,
+        namespace: &str,
+        service: &str,
+    ) -> Result<Vec<String>, ClusterError> {
+        let api: Api<EndpointSlice> = Api::namespaced(self.client.clone(), namespace);
+        let slices = api
+            .list(&ListParams::default().labels(&format!("kubernetes.io/service-name={service}")))
+            .await
+            .map_err(|e| self.error(&format!("listing endpoints of {service}"), namespace, e))?;
+        Ok(ready_pods(&slices.items))
+    }
+
+    pub(super) async fn wait_endpoints(
+        &self,
+        namespace: &str,
+        service: &str,
+        done: EndpointCondition<'_>,
+        deadline: Duration,
+    ) -> Result<Vec<String>, WaitError> {
+        let watched = WatchedList {
+            action: format!("watching endpoints of {service}"),
+            namespace,
+            config: watcher::Config::default()
+                .labels(&format!("kubernetes.io/service-name={service}")),
+            // A Service may have several slices: keep each by name, judge their union.
+            key: |slice: &EndpointSlice| slice.metadata.name.clone().unwrap_or_default(),
+            view: |slice: EndpointSlice| slice,
+            present: |slices: &BTreeMap<String, EndpointSlice>| ready_pods(slices.values()),
+        };
+        self.watch_list(
+            Api::namespaced(self.client.clone(), namespace),
+            watched,
+            |ready: &Vec<String>| done(ready),
+            || self.ready_endpoints(namespace, service),
+            |ready| crate::cluster::endpoints_seen(service, ready),
+            deadline,
+        )
+        .await
+    }
+
+    pub(super) async fn node_ports_in_use(&self) -> Result<Vec<NodePortUse>, ClusterError> {
+        let api: Api<Service> = Api::all(self.client.clone());
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| self.error("listing Services of every namespace", "", e))?;
+        Ok(list
+            .items
+            .iter()
+            .flat_map(|s| {
+                let service = format!(
+                    "{}/{}",
+                    s.metadata.namespace.as_deref().unwrap_or_default(),
+                    s.metadata.name.as_deref().unwrap_or_default()
+                );
+                s.spec
+                    .iter()
+                    .flat_map(|spec| spec.ports.iter().flatten())
+                    .filter_map(move |p| {
+                        Some(NodePortUse {
+                            port: p.node_port?,
+                            service: service.clone(),
+                        })
+                    })
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::testing::{get, list, scripted};
+    use super::*;
+    use crate::cluster::Cluster;
+
+    #[tokio::test]
+    async fn wait_endpoints_watches_the_services_slices_and_judges_their_union() {
+        let endpoint = |pod: &str, ready: bool| {
+            let target = json!({"kind": "Pod", "name": pod});
+            json!({"addresses": ["10.0.0.1"], "conditions": {"ready": ready}, "targetRef": target})
+        };
+        let slices = list(json!([
+            {"metadata": {"name": "web-abc"}, "addressType": "IPv4",
+             "endpoints": [endpoint("web-1", true), endpoint("web-2", false)]},
+            {"metadata": {"name": "web-def"}, "addressType": "IPv4", "endpoints": [endpoint("web-3", true)]}
+        ]));
+        let path = "/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices";
+        let script = [get(path)
+            .query("labelSelector", "kubernetes.io/service-name=web")
+            .answer(slices)];
+        let both = |pods: &[String]| pods == ["web-1", "web-3"];
+        let wait = Duration::from_secs(5);
+        let call =
+            async |c: &KubeCluster| Cluster::wait_endpoints(c, "shop", "web", &both, wait).await;
+        assert_eq!(scripted(script, call).await.unwrap(), ["web-1", "web-3"]);
+    }
+}
