@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 
 use devdb::{MongoServer, Role, User};
 
-
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
     #[error("{0}")]

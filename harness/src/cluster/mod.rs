@@ -4,19 +4,17 @@
 
 #[cfg(test)]
 pub mod fake;
-// In `kube/`, but not named `kube`: a module of that name would shadow the kube crate here.
-#[path = "kube/mod.rs"]
-mod kube_cluster;
+mod kube;
 pub mod safety;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
+use ::kube::config::{KubeConfigOptions, Kubeconfig};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde::Serialize;
 
-pub use kube_cluster::KubeCluster;
+pub use self::kube::KubeCluster;
 
 /// What scenarios need to know about a pod.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -697,7 +695,7 @@ pub enum ClusterError {
 ///
 /// # Errors
 /// A missing kubeconfig, an unknown context, or a context kube-rs cannot turn into a client.
-pub async fn connect(context: Option<&str>) -> Result<(kube::Client, String), ClusterError> {
+pub async fn connect(context: Option<&str>) -> Result<(::kube::Client, String), ClusterError> {
     let kubeconfig = Kubeconfig::read().map_err(|e| ClusterError::NoKubeconfig(e.to_string()))?;
     client_for(kubeconfig, context).await
 }
@@ -709,7 +707,7 @@ pub async fn connect(context: Option<&str>) -> Result<(kube::Client, String), Cl
 pub async fn client_for(
     kubeconfig: Kubeconfig,
     context: Option<&str>,
-) -> Result<(kube::Client, String), ClusterError> {
+) -> Result<(::kube::Client, String), ClusterError> {
     let available = kubeconfig
         .contexts
         .iter()
@@ -736,13 +734,13 @@ pub async fn client_for(
         context: Some(name.clone()),
         ..KubeConfigOptions::default()
     };
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+    let config = ::kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .map_err(|e| ClusterError::Config {
             context: name.clone(),
             reason: e.to_string(),
         })?;
-    let client = kube::Client::try_from(config).map_err(|e| ClusterError::Config {
+    let client = ::kube::Client::try_from(config).map_err(|e| ClusterError::Config {
         context: name.clone(),
         reason: e.to_string(),
     })?;
