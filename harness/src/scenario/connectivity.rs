@@ -15,6 +15,9 @@ use super::{ScenarioOutcome, Target, endpoints};
 use crate::cluster::safety::Destructive;
 use crate::cluster::{Cluster, Ephemeral, WorkloadKind};
 
+pub const SPEC: super::Spec =
+    super::Spec::reading("connectivity", "the app reaches MongoDB by Service name");
+
 const ID: &str = SPEC.id;
 
 /// A bounded retry: attempts until one needs no retry or `window` has passed since the first
@@ -247,18 +250,6 @@ async fn from_app_pod<C: Cluster>(target: &Target<C>, host: &str) -> Result<Stri
 
 /// Runs the scenario; `base_url` reaches the app's Service (a forwarder). The name check and
 /// the first write retry for [`DNS_SETTLE`].
-pub const SPEC: super::Spec = super::Spec {
-    id: "connectivity",
-    title: "the app reaches MongoDB by Service name",
-    destructive: false,
-    read_only: true,
-    needs: &[],
-};
-
-pub async fn run<C: Cluster>(target: &Target<C>, io: super::Io<'_>) -> ScenarioOutcome {
-    service_name(target, io.app_url).await
-}
-
 pub async fn service_name<C: Cluster>(target: &Target<C>, base_url: &str) -> ScenarioOutcome {
     service_name_within(target, base_url, DNS_SETTLE).await
 }

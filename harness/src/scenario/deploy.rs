@@ -13,13 +13,7 @@ use super::{ScenarioOutcome, Target};
 use crate::blockers::{self, Blocker, Persistence};
 use crate::cluster::{Cluster, Labels, WaitError, WorkloadKind, WorkloadState};
 
-pub const SPEC: super::Spec = super::Spec {
-    id: "deploy",
-    title: "the stack rolls out",
-    destructive: false,
-    read_only: false,
-    needs: &[],
-};
+pub const SPEC: super::Spec = super::Spec::new("deploy", "the stack rolls out");
 
 const ID: &str = SPEC.id;
 /// The longest a round waits for a workload to change before it reads everything again.

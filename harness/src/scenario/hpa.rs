@@ -15,6 +15,11 @@ use super::{ScenarioOutcome, Target, TimelinePoint};
 use crate::cluster::{Cluster, ClusterError, HpaState, PodMetrics, PodUsage, WorkloadKind};
 use crate::quantity::cpu_millis;
 
+pub const SPEC: super::Spec = super::Spec::new("hpa", "the HPA scales up under load")
+    .needing(&[super::Need::MetricsApi, super::Need::HarnessImage]);
+pub const SCALE_DOWN: super::Spec =
+    super::Spec::new("hpa-scale-down", "hpa-scale-down").needing(&[super::Need::MetricsApi]);
+
 const ID: &str = SPEC.id;
 /// How long the load workers' pods get to show an image they cannot pull before the load
 /// falls back to port-forwards.
@@ -33,30 +38,6 @@ async fn current<C: Cluster>(target: &Target<C>) -> Result<HpaState, String> {
 }
 
 /// Runs the scenario with the default sampling interval.
-pub const SPEC: super::Spec = super::Spec {
-    id: "hpa",
-    title: "the HPA scales up under load",
-    destructive: false,
-    read_only: false,
-    needs: &[super::Need::MetricsApi, super::Need::HarnessImage],
-};
-
-pub const SCALE_DOWN: super::Spec = super::Spec {
-    id: "hpa-scale-down",
-    title: "hpa-scale-down",
-    destructive: false,
-    read_only: false,
-    needs: &[super::Need::MetricsApi],
-};
-
-pub async fn run<C: Cluster>(target: &Target<C>, io: super::Io<'_>) -> ScenarioOutcome {
-    scale_up(target, io.app_url).await
-}
-
-pub async fn run_scale_down<C: Cluster>(target: &Target<C>, _: super::Io<'_>) -> ScenarioOutcome {
-    scale_down(target, SAMPLE).await
-}
-
 pub async fn scale_up<C: Cluster>(target: &Target<C>, base_url: &str) -> ScenarioOutcome {
     scale_up_sampling(target, base_url, SAMPLE).await
 }

@@ -11,6 +11,11 @@ use super::{ScenarioOutcome, Target, connectivity::app_container, start_prober, 
 use crate::cluster::safety::Destructive;
 use crate::cluster::{Cluster, Ephemeral, EventInfo, PodState, WaitError, WorkloadKind};
 
+pub const SPEC: super::Spec = super::Spec::destructive(
+    "liveness",
+    "a frozen app is restarted by its liveness probe",
+);
+
 /// Stops every process the helper may signal except itself and PID 1, then counts the stopped
 /// ones. When the pod shares one process namespace, PID 1 is the pause container and the app is
 /// frozen. Otherwise the app *is* PID 1 of its own namespace, and the kernel ignores SIGSTOP
@@ -84,18 +89,6 @@ fn run_as_user(template: &PodTemplateSpec, container: &str) -> Option<i64> {
                 .as_ref()?
                 .run_as_user
         })
-}
-
-pub const SPEC: super::Spec = super::Spec {
-    id: "liveness",
-    title: "a frozen app is restarted by its liveness probe",
-    destructive: true,
-    read_only: false,
-    needs: &[],
-};
-
-pub async fn run<C: Cluster>(target: &Target<C>, io: super::Io<'_>) -> ScenarioOutcome {
-    liveness_restart(target, io.app_url).await
 }
 
 /// Freezes one app pod and waits for the liveness restart; `base_url` reaches the app's Service

@@ -45,6 +45,39 @@ pub struct Spec {
     pub needs: &'static [Need],
 }
 
+impl Spec {
+    /// A scenario that neither breaks anything nor only reads.
+    pub const fn new(id: &'static str, title: &'static str) -> Self {
+        Self {
+            id,
+            title,
+            destructive: false,
+            read_only: false,
+            needs: &[],
+        }
+    }
+
+    /// One that only reads: it runs in the first, concurrent pass.
+    pub const fn reading(id: &'static str, title: &'static str) -> Self {
+        Self {
+            read_only: true,
+            ..Self::new(id, title)
+        }
+    }
+
+    /// One that deletes, freezes or scales something.
+    pub const fn destructive(id: &'static str, title: &'static str) -> Self {
+        Self {
+            destructive: true,
+            ..Self::new(id, title)
+        }
+    }
+
+    pub const fn needing(self, needs: &'static [Need]) -> Self {
+        Self { needs, ..self }
+    }
+}
+
 /// Something a scenario needs that a cluster may lack; without it the scenario says so.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Need {
@@ -61,13 +94,14 @@ pub struct Io<'a> {
     pub database: std::net::SocketAddr,
 }
 
-/// One line per scenario: its `Spec` and its entry point, in running order. `extras` run only
-/// when asked for by name (`hpa-scale-down` with `--slow`) and are not listed.
+/// One line per scenario: its `Spec`, its entry point and what of [`Io`] the entry point
+/// takes, in running order. `extras` run only when asked for by name (`hpa-scale-down` with
+/// `--slow`) and are not listed.
 macro_rules! catalogue {
     (
         first: $first:path;
-        listed: [$($spec:path => $entry:path;)*]
-        extras: [$($extra_spec:path => $extra:path;)*]
+        listed: [$($spec:path => $entry:path [$($arg:tt)*];)*]
+        extras: [$($extra_spec:path => $extra:path [$($extra_arg:tt)*];)*]
     ) => {
         /// Every scenario, in running order (`deploy` first: the others need it).
         pub const CATALOGUE: &[&Spec] = &[&$first, $(&$spec),*];
@@ -79,31 +113,34 @@ macro_rules! catalogue {
             io: Io<'_>,
         ) -> Option<ScenarioOutcome> {
             $(if id == $spec.id {
-                return Some($entry(target, io).await);
+                return Some($entry(target, catalogue!(@arg io $($arg)*)).await);
             })*
             $(if id == $extra_spec.id {
-                return Some($extra(target, io).await);
+                return Some($extra(target, catalogue!(@arg io $($extra_arg)*)).await);
             })*
             None
         }
     };
+    (@arg $io:ident app_url) => { $io.app_url };
+    (@arg $io:ident database) => { $io.database };
+    (@arg $io:ident $value:expr) => { $value };
 }
 
 catalogue! {
     first: deploy::SPEC;
     listed: [
-        connectivity::SPEC => connectivity::run;
-        resources::SPEC => resources::run;
-        persistence::SPEC => persistence::run;
-        persistence::RECREATE => persistence::run_recreate;
-        replicas::SPEC => replicas::run;
-        hpa::SPEC => hpa::run;
-        liveness::SPEC => liveness::run;
-        readiness::SPEC => readiness::run;
-        rolling::SPEC => rolling::run;
+        connectivity::SPEC => connectivity::service_name [app_url];
+        resources::SPEC => resources::limits_and_security [database];
+        persistence::SPEC => persistence::pod_deletion [app_url];
+        persistence::RECREATE => persistence::statefulset_recreation [app_url];
+        replicas::SPEC => replicas::replace_one_pod [app_url];
+        hpa::SPEC => hpa::scale_up [app_url];
+        liveness::SPEC => liveness::liveness_restart [app_url];
+        readiness::SPEC => readiness::readiness_follows_database [app_url];
+        rolling::SPEC => rolling::restart_without_errors [app_url];
     ]
     extras: [
-        hpa::SCALE_DOWN => hpa::run_scale_down;
+        hpa::SCALE_DOWN => hpa::scale_down [hpa::SAMPLE];
     ]
 }
 

@@ -11,6 +11,11 @@ use crate::cluster::{
     Cluster, ClusterError, Labels, PodState, WaitError, WorkloadKind, WorkloadState,
 };
 
+pub const SPEC: super::Spec =
+    super::Spec::destructive("persistence", "data survives the database pod's deletion");
+pub const RECREATE: super::Spec =
+    super::Spec::destructive("recreate", "data survives the StatefulSet's re-creation");
+
 /// The named pod is back with a new UID, ready, not terminating.
 pub fn replaced_pod(pods: &[PodState], name: &str, old_uid: &str) -> bool {
     pods.iter()
@@ -21,30 +26,6 @@ pub fn replaced_pod(pods: &[PodState], name: &str, old_uid: &str) -> bool {
 const PROBED: &str = "/data";
 
 /// Deletes the database pod and reads the marker back from its replacement.
-pub const SPEC: super::Spec = super::Spec {
-    id: "persistence",
-    title: "data survives the database pod's deletion",
-    destructive: true,
-    read_only: false,
-    needs: &[],
-};
-
-pub const RECREATE: super::Spec = super::Spec {
-    id: "recreate",
-    title: "data survives the StatefulSet's re-creation",
-    destructive: true,
-    read_only: false,
-    needs: &[],
-};
-
-pub async fn run<C: Cluster>(target: &Target<C>, io: super::Io<'_>) -> ScenarioOutcome {
-    pod_deletion(target, io.app_url).await
-}
-
-pub async fn run_recreate<C: Cluster>(target: &Target<C>, io: super::Io<'_>) -> ScenarioOutcome {
-    statefulset_recreation(target, io.app_url).await
-}
-
 pub async fn pod_deletion<C: Cluster>(target: &Target<C>, base_url: &str) -> ScenarioOutcome {
     const ID: &str = SPEC.id;
     if let Destructive::Refused(reason) = &target.destructive {

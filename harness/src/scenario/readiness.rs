@@ -15,6 +15,9 @@ use crate::cluster::safety::Destructive;
 use crate::cluster::{Cluster, PodState, WaitError, WorkloadKind, WorkloadState};
 use crate::profile::DbDown;
 
+pub const SPEC: super::Spec =
+    super::Spec::destructive("readiness", "readiness follows the database");
+
 /// How long the app's readiness probe takes to mark a pod unready once its dependency is
 /// gone: `periodSeconds × failureThreshold + timeoutSeconds` and a margin. `None` when the
 /// container or its readiness probe is missing (nothing bounds the wait but the deadline).
@@ -26,18 +29,6 @@ pub fn readiness_reaction(template: &PodTemplateSpec, container: &str) -> Option
     let threshold = probe.failure_threshold.unwrap_or(3).max(1) as u64;
     let timeout = probe.timeout_seconds.unwrap_or(1).max(1) as u64;
     Some(Duration::from_secs(period * threshold + timeout) + crate::blockers::PROBE_MARGIN)
-}
-
-pub const SPEC: super::Spec = super::Spec {
-    id: "readiness",
-    title: "readiness follows the database",
-    destructive: true,
-    read_only: false,
-    needs: &[],
-};
-
-pub async fn run<C: Cluster>(target: &Target<C>, io: super::Io<'_>) -> ScenarioOutcome {
-    readiness_follows_database(target, io.app_url).await
 }
 
 /// Scales the database to zero, checks the app's reaction, restores the database (always),

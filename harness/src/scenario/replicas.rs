@@ -8,6 +8,11 @@ use super::{ScenarioOutcome, Target, start_prober, stop_prober};
 use crate::cluster::safety::Destructive;
 use crate::cluster::{Cluster, PodState, WaitError, describe};
 
+pub const SPEC: super::Spec = super::Spec::destructive(
+    "replicas",
+    "a deleted app pod is replaced without failed requests",
+);
+
 const ID: &str = SPEC.id;
 /// The least time given to the endpoints to follow, even when the pods took the whole deadline.
 const ENDPOINTS_AT_LEAST: std::time::Duration = std::time::Duration::from_secs(10);
@@ -28,18 +33,6 @@ pub fn replaced(pods: &[PodState], victim_uid: &str, min: usize) -> bool {
 }
 
 /// Runs the scenario; `base_url` reaches the app's Service (a forwarder over its endpoints).
-pub const SPEC: super::Spec = super::Spec {
-    id: "replicas",
-    title: "a deleted app pod is replaced without failed requests",
-    destructive: true,
-    read_only: false,
-    needs: &[],
-};
-
-pub async fn run<C: Cluster>(target: &Target<C>, io: super::Io<'_>) -> ScenarioOutcome {
-    replace_one_pod(target, io.app_url).await
-}
-
 pub async fn replace_one_pod<C: Cluster>(target: &Target<C>, base_url: &str) -> ScenarioOutcome {
     let cluster = &*target.cluster;
     let (namespace, profile) = (&target.namespace, &target.profile);

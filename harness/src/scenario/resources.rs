@@ -11,6 +11,9 @@ use crate::cluster::{Cluster, WorkloadKind};
 use crate::profile::Profile;
 use crate::quantity::{cpu_millis, memory_bytes};
 
+pub const SPEC: super::Spec =
+    super::Spec::reading("resources", "resources and security settings hold");
+
 const ID: &str = SPEC.id;
 
 /// Requests/limits, non-root and plain-text credentials of one workload's containers.
@@ -162,18 +165,6 @@ pub async fn try_unauthenticated(address: std::net::SocketAddr, database: &str) 
 /// Runs the scenario; `database` is a local address that reaches MongoDB (a forwarder).
 // Read-only, so it runs beside `connectivity` before anything is broken; an OOMKill under
 // later load is caught there as a restart deploycheck did not cause.
-pub const SPEC: super::Spec = super::Spec {
-    id: "resources",
-    title: "resources and security settings hold",
-    destructive: false,
-    read_only: true,
-    needs: &[],
-};
-
-pub async fn run<C: Cluster>(target: &Target<C>, io: super::Io<'_>) -> ScenarioOutcome {
-    limits_and_security(target, io.database).await
-}
-
 pub async fn limits_and_security<C: Cluster>(
     target: &Target<C>,
     database: std::net::SocketAddr,

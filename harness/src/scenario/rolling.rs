@@ -9,19 +9,10 @@ use crate::cluster::safety::Destructive;
 use crate::cluster::{Cluster, WorkloadKind, WorkloadState};
 use crate::probe::{DriveConfig, Driver};
 
+pub const SPEC: super::Spec =
+    super::Spec::destructive("rolling", "a rolling restart fails no request");
+
 const ID: &str = SPEC.id;
-
-pub const SPEC: super::Spec = super::Spec {
-    id: "rolling",
-    title: "a rolling restart fails no request",
-    destructive: true,
-    read_only: false,
-    needs: &[],
-};
-
-pub async fn run<C: Cluster>(target: &Target<C>, io: super::Io<'_>) -> ScenarioOutcome {
-    restart_without_errors(target, io.app_url).await
-}
 
 pub async fn restart_without_errors<C: Cluster>(
     target: &Target<C>,
