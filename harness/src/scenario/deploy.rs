@@ -480,6 +480,31 @@ mod tests {
         p
     }
 
+    /// An app pod whose container waits for `reason`, with the kubelet's `message`.
+    fn waiting_pod(name: &str, reason: &str, message: Option<&str>) -> PodState {
+        app_pod(
+            name,
+            false,
+            ContainerInfo {
+                waiting_reason: Some(reason.into()),
+                waiting_message: message.map(Into::into),
+                ..ContainerInfo::default()
+            },
+        )
+    }
+
+    fn unready_pod(name: &str) -> PodState {
+        running_pod(name, false)
+    }
+
+    /// An app pod running since the cluster clock's 0 s, Ready or not.
+    fn running_pod(name: &str, ready: bool) -> PodState {
+        let mut p = app_pod(name, ready, ContainerInfo::default());
+        p.phase = "Running".into();
+        p.running_since = at(0);
+        p
+    }
+
     fn warning(object: &str, reason: &str, message: &str, count: i32, seen: u64) -> EventInfo {
         EventInfo {
             id: format!("{object}.{reason}.{count}"),
@@ -545,17 +570,7 @@ mod tests {
     async fn a_missing_secret_key_fails_in_seconds_naming_the_keys_the_secret_has() {
         let message =
             "couldn't find key mongodb-password in Secret deploycheck-s415ja/mongodb-secret";
-        let stuck = |name: &str| {
-            app_pod(
-                name,
-                false,
-                ContainerInfo {
-                    waiting_reason: Some("CreateContainerConfigError".into()),
-                    waiting_message: Some(message.into()),
-                    ..ContainerInfo::default()
-                },
-            )
-        };
+        let stuck = |name: &str| waiting_pod(name, "CreateContainerConfigError", Some(message));
         let cluster = flask_stack(0, flask_app(serde_json::json!({}))).with(|s| {
             s.pods.insert(
                 FLASK.into(),
@@ -584,14 +599,10 @@ mod tests {
     /// period and the rollout passes.
     #[tokio::test]
     async fn a_secret_that_arrives_within_the_grace_period_is_waited_for() {
-        let stuck = app_pod(
+        let stuck = waiting_pod(
             "flask-app-a",
-            false,
-            ContainerInfo {
-                waiting_reason: Some("CreateContainerConfigError".into()),
-                waiting_message: Some("secret \"mongodb-secret\" not found".into()),
-                ..ContainerInfo::default()
-            },
+            "CreateContainerConfigError",
+            Some("secret \"mongodb-secret\" not found"),
         );
         let cluster = flask_stack(0, flask_app(serde_json::json!({}))).with(|s| {
             s.tick = Duration::from_secs(4);
@@ -652,18 +663,12 @@ mod tests {
         let app = flask_app(serde_json::json!({
             "readinessProbe": {"httpGet": {"path": "/healthz", "port": 5000}, "initialDelaySeconds": 5, "periodSeconds": 10}
         }));
-        let unready = |name: &str| {
-            let mut p = app_pod(name, false, ContainerInfo::default());
-            p.phase = "Running".into();
-            p.running_since = at(0);
-            p
-        };
         let cluster = flask_stack(0, app).with(|s| {
             s.pods.insert(
                 FLASK.into(),
                 vec![
-                    unready("flask-app-68c99f8cfd-492q4"),
-                    unready("flask-app-68c99f8cfd-g7rc5"),
+                    unready_pod("flask-app-68c99f8cfd-492q4"),
+                    unready_pod("flask-app-68c99f8cfd-g7rc5"),
                 ],
             );
             // One read of the events a round; each round is a 3 s wait on the cluster's clock.
@@ -705,8 +710,7 @@ mod tests {
             "livenessProbe": {"httpGet": {"path": "/health", "port": 8080}, "initialDelaySeconds": 10, "periodSeconds": 10}
         }));
         let cluster = flask_stack(2, app).with(|s| {
-            let mut ready = app_pod("flask-app-547996cfc5-fjplr", true, ContainerInfo::default());
-            ready.running_since = at(0);
+            let ready = running_pod("flask-app-547996cfc5-fjplr", true);
             s.pods.insert(FLASK.into(), vec![ready]);
             s.events = vec![warning(
                 "Pod/flask-app-547996cfc5-fjplr",
@@ -747,11 +751,7 @@ mod tests {
             serde_json::json!({"image": "flask-mongodb-app:1.0.3", "imagePullPolicy": "Never"}),
         );
         let cluster = flask_stack(0, app).with(|s| {
-            let p = app_pod("flask-app-a", false, ContainerInfo {
-                waiting_reason: Some("ErrImageNeverPull".into()),
-                waiting_message: Some("Container image \"flask-mongodb-app:1.0.3\" is not present with pull policy of Never".into()),
-                ..ContainerInfo::default()
-            });
+            let p = waiting_pod("flask-app-a", "ErrImageNeverPull", Some("Container image \"flask-mongodb-app:1.0.3\" is not present with pull policy of Never"));
             s.pods.insert(FLASK.into(), vec![p]);
         });
         let (outcome, took) = deploy(cluster).await;
@@ -803,14 +803,7 @@ mod tests {
     #[tokio::test]
     async fn a_first_pull_error_is_not_yet_a_verdict() {
         let facts = crate::blockers::Facts {
-            pods: vec![app_pod(
-                "flask-app-a",
-                false,
-                ContainerInfo {
-                    waiting_reason: Some("ErrImagePull".into()),
-                    ..ContainerInfo::default()
-                },
-            )],
+            pods: vec![waiting_pod("flask-app-a", "ErrImagePull", None)],
             ..crate::blockers::Facts::default()
         };
         assert!(crate::blockers::find(&facts).is_empty());
@@ -911,14 +904,7 @@ mod tests {
     async fn a_slow_but_healthy_rollout_still_passes() {
         let cluster = flask_stack(0, flask_app(serde_json::json!({}))).with(|s| {
             s.tick = Duration::from_secs(45);
-            let creating = app_pod(
-                "flask-app-a",
-                false,
-                ContainerInfo {
-                    waiting_reason: Some("ContainerCreating".into()),
-                    ..ContainerInfo::default()
-                },
-            );
+            let creating = waiting_pod("flask-app-a", "ContainerCreating", None);
             s.pods.insert(FLASK.into(), vec![creating]);
             s.workload_script.insert(
                 (WorkloadKind::Deployment, "flask-app".into()),
@@ -1007,16 +993,11 @@ mod tests {
     /// is not rolled out, so the rollout is waited for and passes. A 404 is certain even then.
     #[tokio::test]
     async fn an_app_waiting_for_a_slow_database_is_waited_for_but_a_404_is_not() {
-        let unready = |name: &str| {
-            let mut p = app_pod(name, false, ContainerInfo::default());
-            p.phase = "Running".into();
-            p.running_since = at(0);
-            p
-        };
         let slow_database = |message: &'static str| {
             flask_stack(0, flask_app(serde_json::json!({}))).with(move |s| {
                 s.tick = Duration::from_secs(3);
-                s.pods.insert(FLASK.into(), vec![unready("flask-app-a")]);
+                s.pods
+                    .insert(FLASK.into(), vec![unready_pod("flask-app-a")]);
                 s.workloads.insert(
                     (WorkloadKind::StatefulSet, "mongodb".into()),
                     workload("mongodb", 1, 0),
@@ -1086,14 +1067,10 @@ mod tests {
     /// Secrets, Sealed Secrets): a longer grace before the verdict, which then says so.
     #[tokio::test]
     async fn a_secret_that_does_not_exist_gets_half_a_minute_then_is_named() {
-        let stuck = app_pod(
+        let stuck = waiting_pod(
             "flask-app-a",
-            false,
-            ContainerInfo {
-                waiting_reason: Some("CreateContainerConfigError".into()),
-                waiting_message: Some("secret \"mongodb-secret\" not found".into()),
-                ..ContainerInfo::default()
-            },
+            "CreateContainerConfigError",
+            Some("secret \"mongodb-secret\" not found"),
         );
         let cluster = flask_stack(0, flask_app(serde_json::json!({}))).with(|s| {
             s.pods.insert(FLASK.into(), vec![stuck]);
