@@ -963,14 +963,7 @@ mod tests {
         .await
         .unwrap();
         let deploy = &report.scenarios[0];
-        assert_eq!(deploy.verdict, Verdict::Fail);
-        assert!(
-            deploy
-                .detail
-                .starts_with("apply in namespace `deploycheck-"),
-            "{}",
-            deploy.detail
-        );
+        crate::testing::assert_begins(&deploy, Verdict::Fail, "apply in namespace `deploycheck-");
         assert!(deploy.duration_ms >= 300, "{} ms", deploy.duration_ms);
         assert!(deploy.duration_ms as f64 <= report.seconds * 1000.0);
     }

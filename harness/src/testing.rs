@@ -3,6 +3,23 @@
 
 use std::net::SocketAddr;
 
+use crate::api::Verdict;
+use crate::scenario::ScenarioOutcome;
+
+/// The outcome has `verdict` and its detail says `text` (anywhere in it).
+#[track_caller]
+pub fn assert_says(outcome: &ScenarioOutcome, verdict: Verdict, text: &str) {
+    assert_eq!(outcome.verdict, verdict, "{outcome:?}");
+    assert!(outcome.detail.contains(text), "{}", outcome.detail);
+}
+
+/// The outcome has `verdict` and its detail begins with `text`.
+#[track_caller]
+pub fn assert_begins(outcome: &ScenarioOutcome, verdict: Verdict, text: &str) {
+    assert_eq!(outcome.verdict, verdict, "{outcome:?}");
+    assert!(outcome.detail.starts_with(text), "{}", outcome.detail);
+}
+
 /// Serves `router` on a free loopback port for the rest of the test; returns its base URL.
 pub async fn serve(router: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

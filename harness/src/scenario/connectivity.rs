@@ -545,13 +545,10 @@ mod tests {
         });
         let target = target(cluster);
         let outcome = service_name(&target, &stack.url).await;
-        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
-        assert!(
-            outcome
-                .detail
-                .contains("from inside app pod app-a it resolves"),
-            "{}",
-            outcome.detail
+        crate::testing::assert_says(
+            &outcome,
+            Verdict::Pass,
+            "from inside app pod app-a it resolves",
         );
         assert_eq!(
             target.cluster.calls(),
@@ -569,12 +566,7 @@ mod tests {
         cluster.context = "gke_prod".into();
         let remote = super::super::tests::target(cluster);
         let outcome = service_name(&remote, &stack.url).await;
-        assert_eq!(outcome.verdict, Verdict::Fail);
-        assert!(
-            outcome.detail.contains("resolves but port 27017 refuses"),
-            "{}",
-            outcome.detail
-        );
+        crate::testing::assert_says(&outcome, Verdict::Fail, "resolves but port 27017 refuses");
         assert_eq!(remote.cluster.calls(), ["helper busybox:1.36"]);
         stack.shutdown().await.unwrap();
     }

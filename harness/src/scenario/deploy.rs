@@ -325,12 +325,7 @@ mod tests {
         let manifests =
             [serde_json::json!({"kind": "Deployment", "metadata": {"name": "deploycheck-app"}})];
         let outcome = roll_out(&target, Some(&manifests)).await;
-        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
-        assert!(
-            outcome.detail.starts_with("applied 1 objects"),
-            "{}",
-            outcome.detail
-        );
+        crate::testing::assert_begins(&outcome, Verdict::Pass, "applied 1 objects");
         assert_eq!(
             target.cluster.calls(),
             ["apply ns: Deployment/deploycheck-app"]
@@ -373,13 +368,10 @@ mod tests {
             s.forbidden.insert("apply");
         });
         let outcome = roll_out(&target(cluster), Some(&[serde_json::json!({})])).await;
-        assert_eq!(outcome.verdict, Verdict::Fail);
-        assert!(
-            outcome
-                .detail
-                .starts_with("apply in namespace `ns` is forbidden"),
-            "{}",
-            outcome.detail
+        crate::testing::assert_begins(
+            &outcome,
+            Verdict::Fail,
+            "apply in namespace `ns` is forbidden",
         );
     }
 

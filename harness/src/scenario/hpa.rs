@@ -653,13 +653,10 @@ mod tests {
         target.profile.cluster.hpa_scale_up = Duration::from_secs(5);
         target.profile.cluster.hpa_seed_documents = 0;
         let outcome = scale_up_sampling(&target, "http://127.0.0.1:9", TICK).await;
-        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
-        assert!(
-            outcome
-                .detail
-                .contains("load from 2 worker pod(s) inside the cluster"),
-            "{}",
-            outcome.detail
+        crate::testing::assert_says(
+            &outcome,
+            Verdict::Pass,
+            "load from 2 worker pod(s) inside the cluster",
         );
         assert_eq!(outcome.timeline[0].connections, Some(64));
         assert_eq!(outcome.timeline[0].rps, 1800.0);
@@ -712,11 +709,10 @@ mod tests {
         })));
         target.profile.cluster.load_image = "deploycheck:0.1.0".into();
         let outcome = scale_up_sampling(&target, &app().await, TICK).await;
-        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
-        assert!(
-            outcome.detail.contains("load through port-forwards from this machine, the fallback, because the load image deploycheck:0.1.0 is not available to the cluster (load-0 load: ErrImageNeverPull)"),
-            "{}",
-            outcome.detail
+        crate::testing::assert_says(
+            &outcome,
+            Verdict::Pass,
+            "load through port-forwards from this machine, the fallback, because the load image deploycheck:0.1.0 is not available to the cluster (load-0 load: ErrImageNeverPull)",
         );
         assert!(
             target
@@ -743,13 +739,10 @@ mod tests {
         // verdict depend on how fast this machine seeds while other tests load it (1 in 40).
         target.profile.cluster.hpa_scale_up = Duration::from_secs(20);
         let outcome = scale_up_sampling(&target, &app().await, TICK).await;
-        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
-        assert!(
-            outcome
-                .detail
-                .starts_with("Deployment/deploycheck-app scaled from 2 to 4 replicas (minimum 2)"),
-            "{}",
-            outcome.detail
+        crate::testing::assert_begins(
+            &outcome,
+            Verdict::Pass,
+            "Deployment/deploycheck-app scaled from 2 to 4 replicas (minimum 2)",
         );
         let replicas: Vec<i32> = outcome.timeline.iter().map(|p| p.replicas).collect();
         assert_eq!(replicas, [2, 4]);
@@ -844,12 +837,7 @@ mod tests {
             s.hpa = [hpa(2, Some(12))].into();
         })));
         let outcome = scale_up_sampling(&target, &app().await, TICK).await;
-        assert_eq!(outcome.verdict, Verdict::Skip);
-        assert!(
-            outcome.detail.contains("stayed at 2 replicas"),
-            "{}",
-            outcome.detail
-        );
+        crate::testing::assert_says(&outcome, Verdict::Skip, "stayed at 2 replicas");
         assert!(
             outcome
                 .detail
@@ -908,15 +896,12 @@ mod tests {
     async fn a_flat_hpa_with_the_database_at_its_limit_names_the_database() {
         let outcome =
             scale_up_sampling(&flat_hpa_in_cluster(950), "http://127.0.0.1:9", TICK).await;
-        assert_eq!(outcome.verdict, Verdict::Skip);
-        assert!(
-            outcome.detail.contains(
-                "CPU peaked at 12% of requests, below the 70% target, so the HPA was right not \
+        crate::testing::assert_says(
+            &outcome,
+            Verdict::Skip,
+            "CPU peaked at 12% of requests, below the 70% target, so the HPA was right not \
                  to scale; the database was the bottleneck, not the app: its pod mongodb-0 used \
-                 up to 950m CPU, 95% of its 1000m limit"
-            ),
-            "{}",
-            outcome.detail
+                 up to 950m CPU, 95% of its 1000m limit",
         );
         assert!(
             outcome.detail.contains("cluster.hpa_load_paths"),
@@ -928,13 +913,10 @@ mod tests {
     #[tokio::test]
     async fn a_flat_hpa_with_quick_requests_and_an_idle_database_says_the_app_is_too_cheap() {
         let outcome = scale_up_sampling(&flat_hpa_in_cluster(40), "http://127.0.0.1:9", TICK).await;
-        assert_eq!(outcome.verdict, Verdict::Skip);
-        assert!(
-            outcome
-                .detail
-                .contains("the app spends too little CPU per request for this load: at "),
-            "{}",
-            outcome.detail
+        crate::testing::assert_says(
+            &outcome,
+            Verdict::Skip,
+            "the app spends too little CPU per request for this load: at ",
         );
         assert!(
             outcome.detail.contains(
@@ -1196,13 +1178,10 @@ mod tests {
             s.hpa = [hpa(5, Some(90))].into();
         })));
         let outcome = scale_up_sampling(&target, "http://127.0.0.1:9", TICK).await;
-        assert_eq!(outcome.verdict, Verdict::Fail);
-        assert!(
-            outcome
-                .detail
-                .contains("already runs 5 replicas, its maximum"),
-            "{}",
-            outcome.detail
+        crate::testing::assert_says(
+            &outcome,
+            Verdict::Fail,
+            "already runs 5 replicas, its maximum",
         );
     }
 

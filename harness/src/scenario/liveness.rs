@@ -570,13 +570,10 @@ mod tests {
             s.event_script = [old.to_vec(), old.to_vec(), old.to_vec()].into();
         }));
         let outcome = liveness_restart(&target, "http://127.0.0.1:9").await;
-        assert_eq!(outcome.verdict, Verdict::Fail, "{outcome:?}");
-        assert!(
-            outcome
-                .detail
-                .contains("no event since the freeze says its liveness probe failed"),
-            "{}",
-            outcome.detail
+        crate::testing::assert_says(
+            &outcome,
+            Verdict::Fail,
+            "no event since the freeze says its liveness probe failed",
         );
     }
 
@@ -587,12 +584,7 @@ mod tests {
             "http://127.0.0.1:9",
         )
         .await;
-        assert_eq!(outcome.verdict, Verdict::Skip);
-        assert!(
-            outcome.detail.contains("shareProcessNamespace: true"),
-            "{}",
-            outcome.detail
-        );
+        crate::testing::assert_says(&outcome, Verdict::Skip, "shareProcessNamespace: true");
     }
 
     #[tokio::test]
@@ -602,13 +594,10 @@ mod tests {
             "http://127.0.0.1:9",
         )
         .await;
-        assert_eq!(outcome.verdict, Verdict::Fail);
-        assert!(
-            outcome
-                .detail
-                .contains("no event since the freeze says its liveness probe failed"),
-            "{}",
-            outcome.detail
+        crate::testing::assert_says(
+            &outcome,
+            Verdict::Fail,
+            "no event since the freeze says its liveness probe failed",
         );
 
         let no_probes = ScriptedCluster::new("kind-kind").with(|s| {
@@ -635,12 +624,7 @@ mod tests {
             );
         }));
         let outcome = liveness_restart(&target, "http://127.0.0.1:9").await;
-        assert_eq!(outcome.verdict, Verdict::Fail);
-        assert!(
-            outcome.detail.contains("did not restart it into Ready"),
-            "{}",
-            outcome.detail
-        );
+        crate::testing::assert_says(&outcome, Verdict::Fail, "did not restart it into Ready");
         assert!(
             outcome.detail.contains("app-a (Pending, not ready"),
             "{}",

@@ -266,13 +266,10 @@ mod tests {
             s.pod_script.insert(DB.into(), [vec![elsewhere]].into());
         }));
         let outcome = pod_deletion(&target, &stack.url).await;
-        assert_eq!(outcome.verdict, Verdict::Fail);
-        assert!(
-            outcome
-                .detail
-                .contains("the replacement mounts [\"scratch\"]"),
-            "{}",
-            outcome.detail
+        crate::testing::assert_says(
+            &outcome,
+            Verdict::Fail,
+            "the replacement mounts [\"scratch\"]",
         );
 
         let target = super::super::tests::target(ScriptedCluster::new("kind-kind").with(|s| {

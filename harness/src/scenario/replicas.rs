@@ -234,13 +234,10 @@ mod tests {
             vec!["app-b"],
         ));
         let outcome = replace_one_pod(&target, &crate::testing::healthy_app().await).await;
-        assert_eq!(outcome.verdict, Verdict::Fail);
-        assert!(
-            outcome
-                .detail
-                .contains("no replacement was ready within 180 s"),
-            "{}",
-            outcome.detail
+        crate::testing::assert_says(
+            &outcome,
+            Verdict::Fail,
+            "no replacement was ready within 180 s",
         );
         assert!(
             outcome
@@ -325,12 +322,7 @@ mod tests {
             );
         }));
         let outcome = replace_one_pod(&target, "http://127.0.0.1:9").await;
-        assert_eq!(outcome.verdict, Verdict::Fail);
-        assert!(
-            outcome.detail.starts_with("only 1 of the required 2 pods"),
-            "{}",
-            outcome.detail
-        );
+        crate::testing::assert_begins(&outcome, Verdict::Fail, "only 1 of the required 2 pods");
         assert!(target.cluster.calls().is_empty());
     }
 
@@ -340,12 +332,7 @@ mod tests {
             s.pods.insert(APP.into(), two_ready());
         }));
         let outcome = replace_one_pod(&target, "http://127.0.0.1:9").await;
-        assert_eq!(outcome.verdict, Verdict::Skip);
-        assert!(
-            outcome.detail.contains("--allow-destructive"),
-            "{}",
-            outcome.detail
-        );
+        crate::testing::assert_says(&outcome, Verdict::Skip, "--allow-destructive");
         assert!(target.cluster.calls().is_empty());
     }
 
@@ -355,13 +342,10 @@ mod tests {
             s.forbidden.insert("delete_pod");
         }));
         let outcome = replace_one_pod(&target, "http://127.0.0.1:9").await;
-        assert_eq!(outcome.verdict, Verdict::Fail);
-        assert!(
-            outcome
-                .detail
-                .contains("delete pod in namespace `ns` is forbidden"),
-            "{}",
-            outcome.detail
+        crate::testing::assert_says(
+            &outcome,
+            Verdict::Fail,
+            "delete pod in namespace `ns` is forbidden",
         );
     }
 
