@@ -13,6 +13,18 @@ pub fn assert_says(outcome: &ScenarioOutcome, verdict: Verdict, text: &str) {
     assert!(outcome.detail.contains(text), "{}", outcome.detail);
 }
 
+/// The outcome's detail says `text`.
+#[track_caller]
+pub fn assert_said(outcome: &ScenarioOutcome, text: &str) {
+    assert!(outcome.detail.contains(text), "{}", outcome.detail);
+}
+
+/// The outcome's detail does not say `text`.
+#[track_caller]
+pub fn assert_not_said(outcome: &ScenarioOutcome, text: &str) {
+    assert!(!outcome.detail.contains(text), "{}", outcome.detail);
+}
+
 /// The outcome has `verdict` and its detail begins with `text`.
 #[track_caller]
 pub fn assert_begins(outcome: &ScenarioOutcome, verdict: Verdict, text: &str) {

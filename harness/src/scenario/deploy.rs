@@ -548,11 +548,7 @@ mod tests {
             "{}",
             outcome.detail
         );
-        assert!(
-            !outcome.detail.contains("not rolled out within"),
-            "{}",
-            outcome.detail
-        );
+        crate::testing::assert_not_said(&outcome, "not rolled out within");
     }
 
     /// `broken/missing-secret-key.txt`: the app's pods wait in CreateContainerConfigError; the
@@ -583,7 +579,7 @@ mod tests {
             "flask-app-9966c57d5-g8jzm, flask-app-9966c57d5-r6tr6: container flask-app cannot be created (CreateContainerConfigError: couldn't find key mongodb-password in Secret deploycheck-s415ja/mongodb-secret); Secret mongodb-secret has the keys mongodb-root-password, mongodb-username: fix the key the pod references or add `mongodb-password` to Secret mongodb-secret",
         );
         assert!(took >= crate::blockers::CONFIG_GRACE, "{took:?}");
-        assert!(!outcome.detail.contains("mongodb:"), "{}", outcome.detail);
+        crate::testing::assert_not_said(&outcome, "mongodb:");
         assert_eq!(outcome.mismatches.len(), 1, "{:?}", outcome.mismatches);
     }
 
@@ -687,11 +683,7 @@ mod tests {
             took,
             "flask-app-68c99f8cfd-492q4, flask-app-68c99f8cfd-g7rc5: the readiness probe of flask-app (GET :5000/healthz) still fails 48 s after the container started, past its start-up allowance of 35 s: Readiness probe failed: HTTP probe failed with statuscode: 404 (x16); the app serves /health (the profile's health and ready paths), not /healthz",
         );
-        assert!(
-            !outcome.detail.contains("CPU request"),
-            "{}",
-            outcome.detail
-        );
+        crate::testing::assert_not_said(&outcome, "CPU request");
     }
 
     /// `broken/liveness-probe-wrong-port.txt`: the pods became ready (readiness on 5000)
@@ -752,13 +744,7 @@ mod tests {
             took,
             "flask-app-a: container flask-app cannot start: image `flask-mongodb-app:1.0.3` is on no node and imagePullPolicy is Never",
         );
-        assert!(
-            outcome
-                .detail
-                .contains("kind load docker-image flask-mongodb-app:1.0.3"),
-            "{}",
-            outcome.detail
-        );
+        crate::testing::assert_said(&outcome, "kind load docker-image flask-mongodb-app:1.0.3");
     }
 
     /// The image is on the node; the kubelet still asks a registry because of the policy:
@@ -788,7 +774,7 @@ mod tests {
             took,
             "flask-app-a: container flask-app cannot get image `deploycheck-app:0.1.0` although node kind-control-plane has it: imagePullPolicy Always makes the kubelet ask the registry",
         );
-        assert!(!outcome.detail.contains("kind load"), "{}", outcome.detail);
+        crate::testing::assert_not_said(&outcome, "kind load");
     }
 
     /// ErrImagePull is the first failure; only the kubelet's back-off after it is certain.
@@ -868,12 +854,9 @@ mod tests {
             took,
             "flask-app-a: Unschedulable (Unschedulable: 0/1 nodes are available: 1 Insufficient cpu.",
         );
-        assert!(
-            outcome
-                .detail
-                .contains("it requests 4000m CPU and the largest node can allocate 2000m"),
-            "{}",
-            outcome.detail
+        crate::testing::assert_said(
+            &outcome,
+            "it requests 4000m CPU and the largest node can allocate 2000m",
         );
         // The same message for a pod that fits the node once others leave: not certain.
         let cluster = flask_stack(0, flask_app(serde_json::json!({}))).with(|s| {
@@ -933,7 +916,7 @@ mod tests {
             "{}",
             outcome.mismatches[0]
         );
-        assert!(!outcome.detail.contains("mongodb"), "{}", outcome.detail);
+        crate::testing::assert_not_said(&outcome, "mongodb");
         // A StatefulSet that really is absent is said to be absent.
         let cluster = flask_stack(2, flask_app(serde_json::json!({}))).with(|s| {
             s.workloads

@@ -795,13 +795,10 @@ mod tests {
             "404 the server could not find the requested resource".into(),
         )))
         .await;
-        assert!(
-            outcome.detail.contains(
-                "the metrics API (metrics.k8s.io) does not answer (404 the server could not find \
-                 the requested resource): metrics-server is missing or not ready"
-            ),
-            "{}",
-            outcome.detail
+        crate::testing::assert_said(
+            &outcome,
+            "the metrics API (metrics.k8s.io) does not answer (404 the server could not find \
+                 the requested resource): metrics-server is missing or not ready",
         );
     }
 
@@ -809,26 +806,17 @@ mod tests {
     async fn unknown_cpu_with_a_serving_metrics_api_says_the_first_sample_is_awaited() {
         // The fake's metrics API serves and has no sample for the app's pods yet.
         let outcome = unknown_cpu_with(None).await;
-        assert!(
-            outcome
-                .detail
-                .contains("metrics-server answers but has no sample for the app's pods yet"),
-            "{}",
-            outcome.detail
+        crate::testing::assert_said(
+            &outcome,
+            "metrics-server answers but has no sample for the app's pods yet",
         );
-        assert!(!outcome.detail.contains("missing"), "{}", outcome.detail);
+        crate::testing::assert_not_said(&outcome, "missing");
     }
 
     #[tokio::test]
     async fn unknown_cpu_with_samples_points_at_the_cpu_requests() {
         let outcome = unknown_cpu_with(Some(PodMetrics::Samples(vec![usage("app-a", 3)]))).await;
-        assert!(
-            outcome
-                .detail
-                .contains("every container of the pods needs a CPU request"),
-            "{}",
-            outcome.detail
-        );
+        crate::testing::assert_said(&outcome, "every container of the pods needs a CPU request");
     }
 
     #[tokio::test]
@@ -838,12 +826,9 @@ mod tests {
         })));
         let outcome = scale_up_sampling(&target, &app().await, TICK).await;
         crate::testing::assert_says(&outcome, Verdict::Skip, "stayed at 2 replicas");
-        assert!(
-            outcome
-                .detail
-                .contains("CPU peaked at 12% of requests, below the 70% target"),
-            "{}",
-            outcome.detail
+        crate::testing::assert_said(
+            &outcome,
+            "CPU peaked at 12% of requests, below the 70% target",
         );
         assert!(!outcome.timeline.is_empty());
     }
@@ -903,11 +888,7 @@ mod tests {
                  to scale; the database was the bottleneck, not the app: its pod mongodb-0 used \
                  up to 950m CPU, 95% of its 1000m limit",
         );
-        assert!(
-            outcome.detail.contains("cluster.hpa_load_paths"),
-            "{}",
-            outcome.detail
-        );
+        crate::testing::assert_said(&outcome, "cluster.hpa_load_paths");
     }
 
     #[tokio::test]
@@ -918,13 +899,10 @@ mod tests {
             Verdict::Skip,
             "the app spends too little CPU per request for this load: at ",
         );
-        assert!(
-            outcome.detail.contains(
-                "it used 12% of its CPU requests (the database pod \
-                 mongodb-0 up to 40m of its 1000m CPU limit); the 70% target would take about"
-            ),
-            "{}",
-            outcome.detail
+        crate::testing::assert_said(
+            &outcome,
+            "it used 12% of its CPU requests (the database pod \
+                 mongodb-0 up to 40m of its 1000m CPU limit); the 70% target would take about",
         );
         // Seeding was off: the load read only GET /.
         assert!(outcome.requests.unwrap().requests > 0);
@@ -938,13 +916,10 @@ mod tests {
             PodMetrics::Unavailable("503 service unavailable".into()),
         );
         let outcome = scale_up_sampling(&target, &app().await, TICK).await;
-        assert!(
-            outcome.detail.contains(
-                "the database's CPU could not be read (the metrics API does not answer: 503 \
-                 service unavailable)"
-            ),
-            "{}",
-            outcome.detail
+        crate::testing::assert_said(
+            &outcome,
+            "the database's CPU could not be read (the metrics API does not answer: 503 \
+                 service unavailable)",
         );
     }
 

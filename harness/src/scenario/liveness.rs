@@ -464,12 +464,9 @@ mod tests {
             target.cluster.scripts.lock().unwrap().as_slice(),
             [FREEZE_SCRIPT, THAW_SCRIPT]
         );
-        assert!(
-            outcome
-                .detail
-                .contains("(thawed once the kubelet had decided to restart it"),
-            "{}",
-            outcome.detail
+        crate::testing::assert_said(
+            &outcome,
+            "(thawed once the kubelet had decided to restart it",
         );
     }
 
@@ -625,10 +622,6 @@ mod tests {
         }));
         let outcome = liveness_restart(&target, "http://127.0.0.1:9").await;
         crate::testing::assert_says(&outcome, Verdict::Fail, "did not restart it into Ready");
-        assert!(
-            outcome.detail.contains("app-a (Pending, not ready"),
-            "{}",
-            outcome.detail
-        );
+        crate::testing::assert_said(&outcome, "app-a (Pending, not ready");
     }
 }

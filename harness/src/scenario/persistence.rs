@@ -278,12 +278,9 @@ mod tests {
                 .insert(DB.into(), [vec![db_pod("new", false)]].into());
         }));
         let outcome = pod_deletion(&target, &stack.url).await;
-        assert!(
-            outcome.detail.contains(
-                "no ready replacement within 180 s; last seen: mongodb-0 (Pending, not ready"
-            ),
-            "{}",
-            outcome.detail
+        crate::testing::assert_said(
+            &outcome,
+            "no ready replacement within 180 s; last seen: mongodb-0 (Pending, not ready",
         );
         stack.shutdown().await.unwrap();
     }

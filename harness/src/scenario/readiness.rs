@@ -277,11 +277,7 @@ mod tests {
             let outcome = readiness_follows_database(&target, &url).await;
             assert_eq!(outcome.verdict == Verdict::Pass, passes, "{outcome:?}");
             if !passes {
-                assert!(
-                    outcome.detail.contains("GET /data never answered 503"),
-                    "{}",
-                    outcome.detail
-                );
+                crate::testing::assert_said(&outcome, "GET /data never answered 503");
             }
             assert_eq!(
                 target.cluster.calls().last().unwrap(),

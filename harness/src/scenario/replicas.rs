@@ -239,13 +239,7 @@ mod tests {
             Verdict::Fail,
             "no replacement was ready within 180 s",
         );
-        assert!(
-            outcome
-                .detail
-                .contains("app-c (Pending, not ready, 0 restarts)"),
-            "{}",
-            outcome.detail
-        );
+        crate::testing::assert_said(&outcome, "app-c (Pending, not ready, 0 restarts)");
     }
 
     #[tokio::test]
