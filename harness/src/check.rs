@@ -970,54 +970,38 @@ mod tests {
 
     #[tokio::test]
     async fn cleanup_deletes_keeps_reports_finalizers_and_yields_to_a_second_signal() {
-        let never = std::future::pending::<()>;
+        // Cleanup with no second interrupt: cluster, namespace, created by us, keep, failed, deadline.
+        async fn clean(
+            cluster: &ScriptedCluster,
+            namespace: &str,
+            created: bool,
+            keep: Keep,
+            failed: bool,
+            deadline_secs: u64,
+        ) -> String {
+            let never = std::future::pending::<()>();
+            clean_up(
+                cluster,
+                namespace,
+                created,
+                keep,
+                failed,
+                Duration::from_secs(deadline_secs),
+                never,
+            )
+            .await
+        }
         let cluster = ScriptedCluster::new("kind-kind");
-        let text = clean_up(
-            &cluster,
-            "deploycheck-x",
-            true,
-            Keep::Never,
-            true,
-            Duration::from_secs(1),
-            never(),
-        )
-        .await;
+        let text = clean(&cluster, "deploycheck-x", true, Keep::Never, true, 1).await;
         assert_eq!(text, "deleted namespace `deploycheck-x`");
-        let text = clean_up(
-            &cluster,
-            "deploycheck-x",
-            true,
-            Keep::OnFailure,
-            true,
-            Duration::from_secs(1),
-            never(),
-        )
-        .await;
+        let text = clean(&cluster, "deploycheck-x", true, Keep::OnFailure, true, 1).await;
         assert!(text.starts_with("kept namespace `deploycheck-x`; inspect it with `kubectl --context kind-kind -n deploycheck-x"), "{text}");
-        let text = clean_up(
-            &cluster,
-            "deploycheck-x",
-            true,
-            Keep::OnFailure,
-            false,
-            Duration::from_secs(1),
-            never(),
-        )
-        .await;
+        let text = clean(&cluster, "deploycheck-x", true, Keep::OnFailure, false, 1).await;
         assert_eq!(text, "deleted namespace `deploycheck-x`");
 
         let stuck = ScriptedCluster::new("kind-kind")
             .with(|s| s.stuck_finalizers = vec!["kubernetes".into()]);
-        let text = clean_up(
-            &stuck,
-            "deploycheck-x",
-            true,
-            Keep::Never,
-            false,
-            Duration::from_secs(120),
-            never(),
-        )
-        .await;
+        let text = clean(&stuck, "deploycheck-x", true, Keep::Never, false, 120).await;
         assert!(
             text.contains("still terminating after 120 s; finalizers: [kubernetes]"),
             "{text}"
@@ -1052,16 +1036,7 @@ mod tests {
                 vec![crate::cluster::fake::pod("deploycheck-helper-abc", "h", false)],
             );
         });
-        let text = clean_up(
-            &given,
-            "shop",
-            false,
-            Keep::Never,
-            true,
-            Duration::from_secs(1),
-            never(),
-        )
-        .await;
+        let text = clean(&given, "shop", false, Keep::Never, true, 1).await;
         assert!(
             text.contains("not created by deploycheck") && text.contains("removed 1 helper pod"),
             "{text}"
@@ -1080,16 +1055,7 @@ mod tests {
                 vec![worker],
             );
         });
-        let text = clean_up(
-            &loaded,
-            "shop",
-            false,
-            Keep::Never,
-            true,
-            Duration::from_secs(1),
-            never(),
-        )
-        .await;
+        let text = clean(&loaded, "shop", false, Keep::Never, true, 1).await;
         assert!(text.ends_with("; removed 1 load Job(s)"), "{text}");
         assert_eq!(loaded.calls(), ["delete job shop/deploycheck-load-x1"]);
     }
