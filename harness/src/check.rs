@@ -963,7 +963,7 @@ mod tests {
         .await
         .unwrap();
         let deploy = &report.scenarios[0];
-        crate::testing::assert_begins(&deploy, Verdict::Fail, "apply in namespace `deploycheck-");
+        crate::testing::assert_begins(deploy, Verdict::Fail, "apply in namespace `deploycheck-");
         assert!(deploy.duration_ms >= 300, "{} ms", deploy.duration_ms);
         assert!(deploy.duration_ms as f64 <= report.seconds * 1000.0);
     }

@@ -548,7 +548,7 @@ mod tests {
             "{}",
             outcome.detail
         );
-        crate::testing::assert_not_said(&outcome, "not rolled out within");
+        crate::testing::assert_not_said(outcome, "not rolled out within");
     }
 
     /// `broken/missing-secret-key.txt`: the app's pods wait in CreateContainerConfigError; the
