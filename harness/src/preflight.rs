@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cluster::{NodeInfo, NodePortUse, StorageClassInfo};
-use crate::imageref::{PullPolicy, default_pull_policy, normalise_image};
+use crate::imageref::{PullPolicy, default_pull_policy};
 
 /// What to do with the fixed `nodePort`s of the manifests' Services.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -343,7 +343,7 @@ fn load_command(context: &str, image: &str) -> Option<String> {
 
 /// A kubelet reports at most this many images per node (`--node-status-max-images`, largest
 /// first), so a node listing this many names or more may hold images it does not list.
-pub const NODE_STATUS_MAX_IMAGES: usize = 50;
+pub use crate::cluster::NODE_STATUS_MAX_IMAGES;
 
 /// Everything the manifests ask that the cluster does not have, and what could not be checked.
 pub fn judge(wanted: &Wanted, facts: &Facts) -> Vec<Finding> {
@@ -454,17 +454,11 @@ fn images(wanted: &Wanted, facts: &Facts, findings: &mut Vec<Finding>) {
         ));
         return;
     }
-    let on_nodes: BTreeSet<String> = nodes
-        .iter()
-        .flat_map(|n| n.images.iter().map(|i| normalise_image(i)))
-        .collect();
-    let complete = nodes
-        .iter()
-        .all(|n| n.images.len() < NODE_STATUS_MAX_IMAGES);
+    let complete = nodes.iter().all(NodeInfo::images_complete);
     // One finding per image and policy, naming every container that uses it.
     let mut missing: BTreeMap<(&str, PullPolicy), Vec<&str>> = BTreeMap::new();
     for used in &wanted.images {
-        if !on_nodes.contains(&normalise_image(&used.image)) {
+        if !nodes.iter().any(|n| n.has_image(&used.image)) {
             missing
                 .entry((used.image.as_str(), used.policy))
                 .or_default()

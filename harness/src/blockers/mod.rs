@@ -18,7 +18,7 @@ use crate::cluster::{
     Cluster, ConfigKind, EventInfo, NodeInfo, PodMetrics, PodState, PodUsage, PvcState,
     StorageClassInfo, WorkloadKind,
 };
-use crate::imageref::{default_pull_policy, normalise_image};
+use crate::imageref::default_pull_policy;
 
 mod probes;
 
@@ -292,16 +292,17 @@ fn unschedulable(
     })
 }
 
-/// The nodes that have `image`; `None` when the nodes could not be read.
+/// The nodes that have `image`; `None` when that is not known: the nodes could not be read,
+/// or none lists it and one lists the kubelet's cap (it may hold the image unlisted).
 pub fn nodes_with(image: &str, nodes: Option<&[NodeInfo]>) -> Option<Vec<String>> {
-    let wanted = normalise_image(image);
-    nodes.map(|nodes| {
-        nodes
-            .iter()
-            .filter(|n| n.images.iter().any(|i| normalise_image(i) == wanted))
-            .map(|n| n.name.clone())
-            .collect()
-    })
+    let nodes = nodes?;
+    let on: Vec<String> = nodes
+        .iter()
+        .filter(|n| n.has_image(image))
+        .map(|n| n.name.clone())
+        .collect();
+    // "On no node" is only read when every node's list is whole (below the kubelet's cap).
+    (!on.is_empty() || nodes.iter().all(NodeInfo::images_complete)).then_some(on)
 }
 
 fn pull_policy(image: &str, spec: Option<&Container>) -> String {
@@ -408,7 +409,8 @@ fn image_cause(
     match nodes_with(image, nodes) {
         None => format!(
             "container {container} cannot get image `{image}` ({said}; imagePullPolicy: \
-             {policy}); whether a node has it could not be read"
+             {policy}); whether a node has it is not known (the nodes could not be read, or one \
+             lists the kubelet's cap of images)"
         ),
         Some(on) if on.is_empty() && reason == "ErrImageNeverPull" => format!(
             "container {container} cannot start: image `{image}` is on no node and \
@@ -740,6 +742,29 @@ mod tests {
                 None
             ),
             None
+        );
+    }
+
+    /// A node listing the kubelet's cap of images may hold one it does not list: "no node has
+    /// it" is not said then.
+    #[test]
+    fn a_node_at_the_kubelets_image_cap_leaves_the_image_unknown() {
+        let full = NodeInfo {
+            name: "lab".into(),
+            images: (0..crate::cluster::NODE_STATUS_MAX_IMAGES)
+                .map(|i| format!("docker.io/library/other-{i}:1"))
+                .collect(),
+            ..NodeInfo::default()
+        };
+        assert_eq!(
+            nodes_with("deploycheck-app:0.1.0", Some(&[full.clone()])),
+            None
+        );
+        let mut listed = full;
+        listed.images[0] = "docker.io/library/deploycheck-app:0.1.0".into();
+        assert_eq!(
+            nodes_with("deploycheck-app:0.1.0", Some(&[listed])),
+            Some(vec!["lab".to_string()])
         );
     }
 }

@@ -221,6 +221,26 @@ pub struct NodeInfo {
     pub allocatable_memory_bytes: u64,
 }
 
+/// How many images the kubelet reports in a node's status at most (`nodeStatusMaxImages`):
+/// a node listing that many may hold more, unlisted.
+pub const NODE_STATUS_MAX_IMAGES: usize = 50;
+
+impl NodeInfo {
+    /// The node lists `image`, compared as containerd names it (`app:1` is
+    /// `docker.io/library/app:1`).
+    pub fn has_image(&self, image: &str) -> bool {
+        let wanted = crate::imageref::normalise_image(image);
+        self.images
+            .iter()
+            .any(|listed| crate::imageref::normalise_image(listed) == wanted)
+    }
+
+    /// Its list is the whole truth: below the kubelet's cap, an image not listed is not there.
+    pub fn images_complete(&self) -> bool {
+        self.images.len() < NODE_STATUS_MAX_IMAGES
+    }
+}
+
 /// Secrets and ConfigMaps, whose keys a pod may reference.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum ConfigKind {
