@@ -757,7 +757,7 @@ mod tests {
             ..NodeInfo::default()
         };
         assert_eq!(
-            nodes_with("deploycheck-app:0.1.0", Some(&[full.clone()])),
+            nodes_with("deploycheck-app:0.1.0", Some(std::slice::from_ref(&full))),
             None
         );
         let mut listed = full;
