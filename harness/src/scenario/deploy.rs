@@ -155,17 +155,11 @@ async fn service_mismatches<C: Cluster>(target: &Target<C>) -> Vec<String> {
     if !service.selector.is_empty() && !app_pods.is_empty() {
         let selector = super::selector(&service.selector);
         match cluster.pods(namespace, &selector).await {
-            Ok(pods) if pods.is_empty() => {
-                let carried = app_pods
-                    .first()
-                    .map(|p| super::selector(&p.labels))
-                    .filter(|l| !l.is_empty())
-                    .map_or_else(String::new, |l| format!(" (they carry {l})"));
-                mismatches.push(format!(
-                    "Service {name} selects {selector}, which matches none of the app's pods{carried}: \
-                     it can route nowhere; make its selector match the pod template's labels"
-                ));
-            }
+            Ok(pods) if pods.is_empty() => mismatches.push(format!(
+                "Service {name} can route nowhere: {}; make its selector match the pod \
+                 template's labels",
+                super::endpoints::selector_misses(&service, "app", &app_pods)
+            )),
             Ok(_) => {}
             Err(error) => mismatches.push(error.to_string()),
         }
@@ -957,7 +951,7 @@ mod tests {
         assert_eq!(
             outcome.mismatches,
             [
-                "Service flask-app selects app=flask-api, which matches none of the app's pods (they carry app=flask-app): it can route nowhere; make its selector match the pod template's labels",
+                "Service flask-app can route nowhere: its selector `app=flask-api` matches no pod; the app's pods carry `app=flask-app` (flask-app-a): app=flask-app where the selector wants app=flask-api; make its selector match the pod template's labels",
                 "Service flask-app sends port 5000 to targetPort 8080, which is no port of container flask-app (it declares 5000): requests through the Service are refused",
             ]
         );

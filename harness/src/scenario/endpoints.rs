@@ -46,13 +46,12 @@ pub fn cause(seen: &Observed<'_>) -> String {
             "it has no selector, so Kubernetes chooses no pod for it (its EndpointSlices are \
              written by hand, or it is an ExternalName Service)",
         );
-        text.push_str(&profile_pods_labels(seen));
+        text.push_str(&profile_pods_labels(service, seen.whose, seen.profile_pods));
         return text;
     }
     let wanted = selector(&service.selector);
     if seen.matching.is_empty() {
-        text.push_str(&format!("its selector `{wanted}` matches no pod"));
-        text.push_str(&profile_pods_labels(seen));
+        text.push_str(&selector_misses(service, seen.whose, seen.profile_pods));
         if seen.profile_pods.is_empty()
             && let Some(replicas) = replicas(seen)
         {
@@ -141,15 +140,24 @@ fn headline(service: &ServiceInfo, ready: &[String], need: usize) -> String {
     text
 }
 
+/// `its selector `a=b` matches no pod; the app's pods carry ...`: what a Service whose
+/// selector matches none of `whose` pods (found by the profile's labels) misses, and how.
+pub fn selector_misses(service: &ServiceInfo, whose: &str, profile_pods: &[PodState]) -> String {
+    format!(
+        "its selector `{}` matches no pod{}",
+        selector(&service.selector),
+        profile_pods_labels(service, whose, profile_pods)
+    )
+}
+
 /// `; the app's pods carry ...`, or that there are none.
-fn profile_pods_labels(seen: &Observed<'_>) -> String {
-    if seen.profile_pods.is_empty() {
-        return format!("; no {} pod exists either", seen.whose);
+fn profile_pods_labels(service: &ServiceInfo, whose: &str, profile_pods: &[PodState]) -> String {
+    if profile_pods.is_empty() {
+        return format!("; no {whose} pod exists either");
     }
     format!(
-        "; the {}'s pods carry{}",
-        seen.whose,
-        label_sets(&seen.service.selector, seen.profile_pods)
+        "; the {whose}'s pods carry{}",
+        label_sets(&service.selector, profile_pods)
     )
 }
 
