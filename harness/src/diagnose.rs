@@ -467,21 +467,7 @@ pub async fn collect_since<C: Cluster>(target: &Target<C>, window: Option<&Windo
     // A failed rollout's root causes, when the cluster shows states that will not resolve:
     // said first and alone; what follows from them is said as such, not as more problems.
     let root_causes = if window.is_none() {
-        let served: Vec<String> = [&profile.app.health_path, &profile.app.ready_path]
-            .into_iter()
-            .filter(|p| !p.is_empty())
-            .cloned()
-            .collect();
-        let workloads = [
-            (WorkloadKind::Deployment, profile.app.deployment.clone()),
-            (
-                WorkloadKind::StatefulSet,
-                profile.database.statefulset.clone(),
-            ),
-        ];
-        let selectors = [target.app_selector(), target.db_selector()];
-        let facts = blockers::gather(cluster, namespace, &selectors, &workloads, &served).await;
-        blockers::find(&facts)
+        crate::scenario::deploy::stack_blockers(target).await
     } else {
         Vec::new()
     };

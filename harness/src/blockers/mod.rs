@@ -553,17 +553,34 @@ fn needs(facts: &Facts) -> (bool, bool, Vec<(ConfigKind, String)>) {
     (storage, nodes, config)
 }
 
-/// Reads the facts about the pods matching `selectors` and the workloads named, in
-/// `namespace`. What cannot be read is left out (its rules stay silent).
+/// The pod templates of the workloads that exist, by workload name. They do not change while
+/// a rollout is watched, so a wait reads them once.
+pub async fn templates<C: Cluster>(
+    cluster: &C,
+    namespace: &str,
+    workloads: &[(WorkloadKind, String)],
+) -> Vec<(String, PodTemplateSpec)> {
+    let mut found = Vec::new();
+    for (kind, name) in workloads {
+        if let Ok(Some(template)) = cluster.pod_template(namespace, *kind, name).await {
+            found.push((name.clone(), template));
+        }
+    }
+    found
+}
+
+/// Reads the facts about the pods matching `selectors`, in `namespace`, beside the workloads'
+/// `templates`. What cannot be read is left out (its rules stay silent).
 pub async fn gather<C: Cluster>(
     cluster: &C,
     namespace: &str,
     selectors: &[String],
-    workloads: &[(WorkloadKind, String)],
+    templates: Vec<(String, PodTemplateSpec)>,
     served_paths: &[String],
 ) -> Facts {
     let mut facts = Facts {
         served_paths: served_paths.to_vec(),
+        templates,
         ..Facts::default()
     };
     for selector in selectors {
@@ -573,11 +590,6 @@ pub async fn gather<C: Cluster>(
     }
     facts.events = cluster.events(namespace).await.unwrap_or_default();
     facts.pvcs = cluster.pvcs(namespace).await.unwrap_or_default();
-    for (kind, name) in workloads {
-        if let Ok(Some(template)) = cluster.pod_template(namespace, *kind, name).await {
-            facts.templates.push((name.clone(), template));
-        }
-    }
     let (storage, nodes, config) = needs(&facts);
     if storage {
         facts.storage_classes = cluster.storage_classes().await.ok();

@@ -192,6 +192,53 @@ async fn service_mismatches<C: Cluster>(target: &Target<C>) -> Vec<String> {
     mismatches
 }
 
+/// The app's Deployment and the database's StatefulSet, as the profile names them.
+fn stack_workloads<C>(target: &Target<C>) -> [(WorkloadKind, String); 2] {
+    let profile = &target.profile;
+    [
+        (WorkloadKind::Deployment, profile.app.deployment.clone()),
+        (
+            WorkloadKind::StatefulSet,
+            profile.database.statefulset.clone(),
+        ),
+    ]
+}
+
+/// What [`blockers`] reads about the target's app and database, beside their `templates`
+/// (the health and ready paths of the profile are what the app serves).
+async fn stack_facts<C: Cluster>(
+    target: &Target<C>,
+    templates: Vec<(String, k8s_openapi::api::core::v1::PodTemplateSpec)>,
+) -> blockers::Facts {
+    let profile = &target.profile;
+    let selectors = [target.app_selector(), target.db_selector()];
+    let served: Vec<String> = [&profile.app.health_path, &profile.app.ready_path]
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .cloned()
+        .collect();
+    blockers::gather(
+        &*target.cluster,
+        &target.namespace,
+        &selectors,
+        templates,
+        &served,
+    )
+    .await
+}
+
+/// The states of the target's stack that will not resolve without a change, root causes
+/// first (for the diagnostics of a rollout that failed).
+pub async fn stack_blockers<C: Cluster>(target: &Target<C>) -> Vec<Blocker> {
+    let templates = blockers::templates(
+        &*target.cluster,
+        &target.namespace,
+        &stack_workloads(target),
+    )
+    .await;
+    blockers::find(&stack_facts(target, templates).await)
+}
+
 /// Rounds of: read both workloads, stop when both rolled out; read the facts, stop when a
 /// blocker has lasted its grace; stop at the deadline; else wait up to [`ROUND`] for the first
 /// workload still rolling out to change. `fresh`: the namespace is ours and new, so every
@@ -203,20 +250,9 @@ async fn wait_for_rollout<C: Cluster>(target: &Target<C>, fresh: bool) -> Rollou
     let profile = &target.profile;
     let deadline = profile.cluster.rollout;
     let started = cluster.elapsed();
-    let workloads = [
-        (WorkloadKind::Deployment, profile.app.deployment.clone()),
-        (
-            WorkloadKind::StatefulSet,
-            profile.database.statefulset.clone(),
-        ),
-    ];
+    let workloads = stack_workloads(target);
     let rolled_out = |w: &WorkloadState| w.rolled_out() && w.desired > 0;
-    let selectors = [target.app_selector(), target.db_selector()];
-    let served: Vec<String> = [&profile.app.health_path, &profile.app.ready_path]
-        .into_iter()
-        .filter(|p| !p.is_empty())
-        .cloned()
-        .collect();
+    let mut templates = Vec::new();
     let mut persistence = Persistence::default();
     loop {
         let mut pending = Vec::new();
@@ -240,7 +276,11 @@ async fn wait_for_rollout<C: Cluster>(target: &Target<C>, fresh: bool) -> Rollou
         if pending.is_empty() && !fresh {
             return Rollout::Done;
         }
-        let mut facts = blockers::gather(cluster, namespace, &selectors, &workloads, &served).await;
+        // Templates do not change while the rollout is watched: read until both are there.
+        if templates.len() < workloads.len() {
+            templates = blockers::templates(cluster, namespace, &workloads).await;
+        }
+        let mut facts = stack_facts(target, templates.clone()).await;
         facts.unsettled = pending.iter().map(|(_, name, _)| (*name).clone()).collect();
         let now = cluster.elapsed();
         let certain = persistence.certain(blockers::find(&facts), now);
