@@ -31,6 +31,19 @@ pub fn probe_allowance(probe: Option<&Probe>) -> Duration {
     }))
 }
 
+/// The port an HTTP or TCP probe asks, as written (a number or a port name).
+fn probe_port(probe: &Probe) -> Option<String> {
+    probe
+        .http_get
+        .as_ref()
+        .map(|h| &h.port)
+        .or(probe.tcp_socket.as_ref().map(|t| &t.port))
+        .map(|p| match p {
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(p) => p.to_string(),
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s) => s.clone(),
+        })
+}
+
 /// `GET :5000/healthz`, for messages.
 fn describe_probe(probe: &Probe) -> String {
     if let Some(http) = &probe.http_get {
@@ -72,16 +85,7 @@ fn compare_probe(probe: &Probe, container: &Container, served: &[String]) -> Str
                 .flatten()
         })
         .collect();
-    let port = probe
-        .http_get
-        .as_ref()
-        .map(|h| &h.port)
-        .or(probe.tcp_socket.as_ref().map(|t| &t.port))
-        .map(|p| match p {
-            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(p) => p.to_string(),
-            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s) => s.clone(),
-        });
-    if let Some(port) = port
+    if let Some(port) = probe_port(probe)
         && !ports.is_empty()
         && !ports.contains(&port)
     {
@@ -158,8 +162,14 @@ pub(super) fn failing_probe(
     if let Some(liveness) = &container.liveness_probe {
         let failures = of_pod("Liveness probe failed");
         let kills = liveness_kills(&facts.events, &pod.name);
+        // A 404 says the path is not served. A refusal says the port is closed, but while the
+        // app starts its port is closed too: it counts only when the Ready container's
+        // readiness probe asks another port, the one it does listen on.
+        let other_port =
+            container.readiness_probe.as_ref().and_then(probe_port) != probe_port(liveness);
         let wrong_place = |e: &&EventInfo| {
-            e.message.contains("connection refused") || e.message.contains("statuscode: 404")
+            e.message.contains("statuscode: 404")
+                || (other_port && e.message.contains("connection refused"))
         };
         if kills > 0 || (pod.ready && failures.iter().any(wrong_place)) {
             let restarted = if kills > 0 {

@@ -1092,4 +1092,24 @@ mod tests {
         );
         assert!(took >= crate::blockers::MISSING_OBJECT_GRACE, "{took:?}");
     }
+
+    /// A correct app whose liveness probe, on the port its readiness probe also asks, was
+    /// refused once while the app started (run-2 shows such start-up refusals for readiness):
+    /// the pod is Ready now, so that refusal predates the app listening and proves nothing.
+    #[tokio::test]
+    async fn a_liveness_refusal_at_start_up_on_the_ready_port_is_not_a_verdict() {
+        let cluster = flask_stack(2, flask_app(serde_json::json!({}))).with(|s| {
+            s.pods
+                .insert(FLASK.into(), vec![running_pod("flask-app-a", true)]);
+            s.events = vec![warning(
+                "Pod/flask-app-a",
+                "Unhealthy",
+                "Liveness probe failed: Get \"http://10.88.77.95:5000/health\": dial tcp 10.88.77.95:5000: connect: connection refused",
+                1,
+                3,
+            )];
+        });
+        let (outcome, _) = deploy(cluster).await;
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:#?}");
+    }
 }
