@@ -277,14 +277,18 @@ pub async fn liveness_restart<C: Cluster>(target: &Target<C>, base_url: &str) ->
             e.object == victim_object && e.reason == "Killing" && e.message.contains("liveness")
         })
     };
-    let thawed = match cluster.wait_events(namespace, &killing, deadline).await {
-        Ok(_) => signal(THAW_SCRIPT).await.is_ok_and(|run| run.succeeded()),
-        Err(_) => false,
-    };
     let restarted = |pods: &[PodState]| {
         pods.iter()
             .any(|p| p.name == victim.name && p.restarts > victim.restarts && p.ready)
     };
+    // Whichever comes first: events may be dropped or late, and a restart seen without its
+    // kill event must not wait for that event.
+    let killed = tokio::select! {
+        biased;
+        killed = cluster.wait_events(namespace, &killing, deadline) => killed.is_ok(),
+        _ = cluster.wait_pods(namespace, &selector, &restarted, deadline) => false,
+    };
+    let thawed = killed && signal(THAW_SCRIPT).await.is_ok_and(|run| run.succeeded());
     let left = deadline.saturating_sub(cluster.elapsed().saturating_sub(frozen_at));
     let mut mismatches = Vec::new();
     if let Err(error) = cluster
