@@ -83,6 +83,16 @@ impl Running {
     }
 }
 
+async fn status(request: reqwest::RequestBuilder) -> reqwest::StatusCode {
+    request.send().await.unwrap().status()
+}
+
+/// `POST /data` with a small JSON document.
+fn post_a_document(http: &reqwest::Client, app: &Running) -> reqwest::RequestBuilder {
+    http.post(app.url("/data"))
+        .json(&serde_json::json!({"a": 1}))
+}
+
 fn closed_port() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port().to_string()
@@ -140,17 +150,9 @@ async fn serves_health_without_a_database_and_exits_0_on_sigterm() {
     ])
     .await;
     let http = reqwest::Client::new();
-    let health = http.get(app.url("/health")).send().await.unwrap();
-    assert_eq!(health.status(), 200);
-    let ready = http.get(app.url("/ready")).send().await.unwrap();
-    assert_eq!(ready.status(), 503);
-    let post = http
-        .post(app.url("/data"))
-        .json(&serde_json::json!({"a": 1}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(post.status(), 503);
+    assert_eq!(status(http.get(app.url("/health"))).await, 200);
+    assert_eq!(status(http.get(app.url("/ready"))).await, 503);
+    assert_eq!(status(post_a_document(&http, &app)).await, 503);
     app.sigterm();
     assert_eq!(app.exit_code().await, Some(0));
 }
@@ -176,21 +178,9 @@ async fn logs_are_json_lines_per_request_and_never_contain_the_password() {
     ])
     .await;
     let http = reqwest::Client::new();
-    assert_eq!(
-        http.get(app.url("/ready")).send().await.unwrap().status(),
-        503
-    );
-    let post = http
-        .post(app.url("/data"))
-        .json(&serde_json::json!({"a": 1}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(post.status(), 503);
-    assert_eq!(
-        http.get(app.url("/health")).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(status(http.get(app.url("/ready"))).await, 503);
+    assert_eq!(status(post_a_document(&http, &app)).await, 503);
+    assert_eq!(status(http.get(app.url("/health"))).await, 200);
     app.sigterm();
     assert_eq!(app.exit_code().await, Some(0));
 

@@ -238,19 +238,8 @@ impl<'a> Checker<'a> {
         const CHECK: &str = "GET / greets with the current time";
         const HINT: &str = "return 200 with a message that includes the current time, e.g. datetime.now(timezone.utc).isoformat()";
         let started = Instant::now();
-        let sent = "GET /".to_string();
-        let reply = match self.send(reqwest::Method::GET, "/", None, None).await {
-            Ok(reply) => reply,
-            Err(error) => {
-                return self.record(
-                    CHECK,
-                    Verdict::Fail,
-                    format!("no answer: {error}"),
-                    (sent, error),
-                    HINT,
-                    started,
-                );
-            }
+        let Some((sent, reply)) = self.get_answered(CHECK, "/", HINT, started).await else {
+            return;
         };
         let received = reply.summary();
         let verdict = if reply.status != 200 {
@@ -326,37 +315,49 @@ impl<'a> Checker<'a> {
 
     async fn expect_2xx(&mut self, check: &'static str, path: &str, hint: &'static str) {
         let started = Instant::now();
+        let Some((sent, reply)) = self.get_answered(check, path, hint, started).await else {
+            return;
+        };
+        let (verdict, detail) = if (200..300).contains(&reply.status) {
+            (Verdict::Pass, format!("status {}", reply.status))
+        } else {
+            (
+                Verdict::Fail,
+                format!("status {} instead of 2xx", reply.status),
+            )
+        };
+        self.record(
+            check,
+            verdict,
+            detail,
+            (sent, reply.summary()),
+            hint,
+            started,
+        );
+    }
+
+    /// `GET path` and what was sent, or `None` once `check` is recorded as failed for want of
+    /// an answer.
+    async fn get_answered(
+        &mut self,
+        check: &'static str,
+        path: &str,
+        hint: &'static str,
+        started: Instant,
+    ) -> Option<(String, Reply)> {
         let sent = format!("GET {path}");
         match self.send(reqwest::Method::GET, path, None, None).await {
-            Err(error) => self.record(
-                check,
-                Verdict::Fail,
-                format!("no answer: {error}"),
-                (sent, error),
-                hint,
-                started,
-            ),
-            Ok(reply) if (200..300).contains(&reply.status) => {
-                let received = reply.summary();
-                self.record(
-                    check,
-                    Verdict::Pass,
-                    format!("status {}", reply.status),
-                    (sent, received),
-                    hint,
-                    started,
-                )
-            }
-            Ok(reply) => {
-                let received = reply.summary();
+            Ok(reply) => Some((sent, reply)),
+            Err(error) => {
                 self.record(
                     check,
                     Verdict::Fail,
-                    format!("status {} instead of 2xx", reply.status),
-                    (sent, received),
+                    format!("no answer: {error}"),
+                    (sent, error),
                     hint,
                     started,
-                )
+                );
+                None
             }
         }
     }
@@ -428,19 +429,8 @@ impl<'a> Checker<'a> {
         }
 
         let started = Instant::now();
-        let sent = "GET /data".to_string();
-        let reply = match self.send(reqwest::Method::GET, "/data", None, None).await {
-            Ok(reply) => reply,
-            Err(error) => {
-                return self.record(
-                    GET,
-                    Verdict::Fail,
-                    format!("no answer: {error}"),
-                    (sent, error),
-                    GET_HINT,
-                    started,
-                );
-            }
+        let Some((sent, reply)) = self.get_answered(GET, "/data", GET_HINT, started).await else {
+            return;
         };
         let received = reply.summary();
         let result = match (reply.status, reply.json()) {
@@ -713,6 +703,13 @@ mod tests {
         outcomes.remove(0)
     }
 
+    /// The oversized-body check against `base_url` fails, saying `why`.
+    async fn oversized_fails_with(base_url: String, why: &str) {
+        let outcome = oversized_outcome(base_url).await;
+        assert_eq!(outcome.verdict, Verdict::Fail, "{outcome:#?}");
+        assert!(outcome.detail.contains(why), "{outcome:#?}");
+    }
+
     async fn run_bad_inputs(base_url: String, which: impl Fn(&BadInput) -> bool) -> Vec<Outcome> {
         let target = Target {
             base_url,
@@ -878,14 +875,7 @@ mod tests {
             }
         })
         .await;
-        let outcome = oversized_outcome(url).await;
-        assert_eq!(outcome.verdict, Verdict::Fail, "{outcome:#?}");
-        assert!(
-            outcome
-                .detail
-                .contains("reset the connection without answering"),
-            "{outcome:#?}"
-        );
+        oversized_fails_with(url, "reset the connection without answering").await;
     }
 
     #[tokio::test]
@@ -900,13 +890,6 @@ mod tests {
             }
         })
         .await;
-        let outcome = oversized_outcome(url).await;
-        assert_eq!(outcome.verdict, Verdict::Fail, "{outcome:#?}");
-        assert!(
-            outcome
-                .detail
-                .contains("closed the connection without answering"),
-            "{outcome:#?}"
-        );
+        oversized_fails_with(url, "closed the connection without answering").await;
     }
 }

@@ -28,6 +28,11 @@ impl Object {
     }
 }
 
+/// The objects of `kind`, in the order they were read.
+pub fn of_kind<'a>(objects: &'a [Object], kind: &'a str) -> impl Iterator<Item = &'a Object> {
+    objects.iter().filter(move |o| o.kind == kind)
+}
+
 /// A Dockerfile and the context directory next to it (for `.dockerignore`).
 #[derive(Clone, Debug)]
 pub struct Dockerfile {

@@ -348,26 +348,40 @@ pub use crate::cluster::NODE_STATUS_MAX_IMAGES;
 /// Everything the manifests ask that the cluster does not have, and what could not be checked.
 pub fn judge(wanted: &Wanted, facts: &Facts) -> Vec<Finding> {
     let mut findings = Vec::new();
-    storage_classes(wanted, facts, &mut findings);
+    if wanted.needs_storage_classes() {
+        storage_classes(wanted, facts, &mut findings);
+    }
     node_ports(wanted, facts, &mut findings);
-    images(wanted, facts, &mut findings);
+    if wanted.needs_nodes() {
+        images(wanted, facts, &mut findings);
+    }
     findings
 }
 
-fn storage_classes(wanted: &Wanted, facts: &Facts, findings: &mut Vec<Finding>) {
-    if !wanted.needs_storage_classes() {
-        return;
-    }
-    let classes = match &facts.storage_classes {
-        Some(Read::Answered(classes)) => classes,
+/// What the cluster answered, if it was asked; a refusal to list `listed` is noted, with the API
+/// server's reason, as leaving `unchecked` unchecked.
+fn answered<'a, T>(
+    read: &'a Option<Read<T>>,
+    unchecked: &str,
+    listed: &str,
+    findings: &mut Vec<Finding>,
+) -> Option<&'a T> {
+    match read {
+        Some(Read::Answered(value)) => Some(value),
         Some(Read::Forbidden(reason)) => {
             findings.push(Finding::note(format!(
-                "StorageClasses not checked: the user of this context may not list them \
+                "{unchecked} not checked: the user of this context may not list {listed} \
                  ({reason})"
             )));
-            return;
+            None
         }
-        None => return,
+        None => None,
+    }
+}
+
+fn storage_classes(wanted: &Wanted, facts: &Facts, findings: &mut Vec<Finding>) {
+    let Some(classes) = answered(&facts.storage_classes, "StorageClasses", "them", findings) else {
+        return;
     };
     let has_default = classes.iter().any(|c| c.default);
     for claim in &wanted.claims {
@@ -409,16 +423,13 @@ fn node_ports(wanted: &Wanted, facts: &Facts, findings: &mut Vec<Finding>) {
             first.insert(fixed.port, fixed);
         }
     }
-    let in_use = match &facts.node_ports {
-        Some(Read::Answered(in_use)) => in_use,
-        Some(Read::Forbidden(reason)) => {
-            findings.push(Finding::note(format!(
-                "nodePorts in use not checked: the user of this context may not list the \
-                 Services of every namespace ({reason})"
-            )));
-            return;
-        }
-        None => return,
+    let Some(in_use) = answered(
+        &facts.node_ports,
+        "nodePorts in use",
+        "the Services of every namespace",
+        findings,
+    ) else {
+        return;
     };
     for fixed in &wanted.node_ports {
         for holder in in_use.iter().filter(|u| i64::from(u.port) == fixed.port) {
@@ -434,19 +445,8 @@ fn node_ports(wanted: &Wanted, facts: &Facts, findings: &mut Vec<Finding>) {
 }
 
 fn images(wanted: &Wanted, facts: &Facts, findings: &mut Vec<Finding>) {
-    if !wanted.needs_nodes() {
+    let Some(nodes) = answered(&facts.nodes, "images on the nodes", "nodes", findings) else {
         return;
-    }
-    let nodes = match &facts.nodes {
-        Some(Read::Answered(nodes)) => nodes,
-        Some(Read::Forbidden(reason)) => {
-            findings.push(Finding::note(format!(
-                "images on the nodes not checked: the user of this context may not list nodes \
-                 ({reason})"
-            )));
-            return;
-        }
-        None => return,
     };
     if nodes.iter().all(|n| n.images.is_empty()) {
         findings.push(Finding::note(

@@ -6,7 +6,6 @@
 //! MongoDB-wire server.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -15,21 +14,15 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use candidate_app::{Documents, list, serve};
 use deploycheck::api::{self, Outcome, Target, Verdict};
 use deploycheck::profile::Profile;
 use serde_json::{Value, json};
 
+#[path = "support/candidate_app.rs"]
+mod candidate_app;
 #[path = "support/reference_service.rs"]
 mod support;
-
-type Store = Arc<Mutex<Vec<Value>>>;
-
-async fn serve(router: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    format!("http://{addr}")
-}
 
 async fn run(base_url: String, profile: &str) -> BTreeMap<&'static str, Outcome> {
     let target = Target {
@@ -42,6 +35,14 @@ async fn run(base_url: String, profile: &str) -> BTreeMap<&'static str, Outcome>
         .into_iter()
         .map(|o| (o.check, o))
         .collect()
+}
+
+/// `routes` served with a 4 MiB body limit over an empty store, checked as flask-mongo.
+async fn check_app(routes: Router<Documents>) -> BTreeMap<&'static str, Outcome> {
+    let app = routes
+        .layer(axum::extract::DefaultBodyLimit::max(4 * 1024 * 1024))
+        .with_state(Documents::default());
+    run(serve(app).await, "flask-mongo").await
 }
 
 fn verdicts(outcomes: &BTreeMap<&'static str, Outcome>, verdict: Verdict) -> Vec<&'static str> {
@@ -66,7 +67,7 @@ async fn the_reference_app_passes_every_check() {
 }
 
 /// A correct app that differs from ours everywhere the challenge allows.
-fn different_but_correct() -> Router {
+fn different_but_correct() -> Router<Documents> {
     async fn greet() -> String {
         // Python's str(datetime.now()) in a zone 5:30 ahead, no zone printed.
         let local = time::OffsetDateTime::now_utc() + time::Duration::minutes(330);
@@ -78,7 +79,7 @@ fn different_but_correct() -> Router {
             local.second()
         )
     }
-    async fn insert(State(store): State<Store>, headers: HeaderMap, body: Bytes) -> Response {
+    async fn insert(State(store): State<Documents>, headers: HeaderMap, body: Bytes) -> Response {
         if headers.get("content-type").and_then(|v| v.to_str().ok()) != Some("application/json") {
             return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "json only").into_response();
         }
@@ -95,21 +96,15 @@ fn different_but_correct() -> Router {
             _ => (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "bad"}))).into_response(),
         }
     }
-    async fn list(State(store): State<Store>) -> axum::Json<Value> {
-        axum::Json(Value::Array(store.lock().unwrap().clone()))
-    }
     Router::new()
         .route("/", get(greet))
         .route("/data", get(list).post(insert))
         .route("/health", get(|| async { "OK" }))
-        .layer(axum::extract::DefaultBodyLimit::max(4 * 1024 * 1024))
-        .with_state(Store::default())
 }
 
 #[tokio::test]
 async fn a_correct_app_written_differently_passes() {
-    let url = serve(different_but_correct()).await;
-    let outcomes = run(url, "flask-mongo").await;
+    let outcomes = check_app(different_but_correct()).await;
     assert_eq!(
         verdicts(&outcomes, Verdict::Fail),
         Vec::<&str>::new(),
@@ -123,8 +118,8 @@ async fn a_correct_app_written_differently_passes() {
 }
 
 /// The usual mistakes, each in one place.
-fn wrong() -> Router {
-    async fn insert(State(store): State<Store>, body: Bytes) -> Response {
+fn wrong() -> Router<Documents> {
+    async fn insert(State(store): State<Documents>, body: Bytes) -> Response {
         if body.len() > 1024 * 1024 {
             tokio::time::sleep(Duration::from_secs(30)).await; // hangs
         }
@@ -145,21 +140,15 @@ fn wrong() -> Router {
             }
         }
     }
-    async fn list(State(store): State<Store>) -> axum::Json<Value> {
-        axum::Json(Value::Array(store.lock().unwrap().clone()))
-    }
     Router::new()
         .route("/", get(|| async { "Welcome to the app" }))
         .route("/data", get(list).post(insert))
         .route("/health", get(|| async { StatusCode::SERVICE_UNAVAILABLE }))
-        .layer(axum::extract::DefaultBodyLimit::max(4 * 1024 * 1024))
-        .with_state(Store::default())
 }
 
 #[tokio::test]
 async fn a_wrong_app_fails_on_exactly_its_mistakes_with_evidence() {
-    let url = serve(wrong()).await;
-    let outcomes = run(url, "flask-mongo").await;
+    let outcomes = check_app(wrong()).await;
     let mut failed = verdicts(&outcomes, Verdict::Fail);
     failed.sort_unstable();
     let mut expected = vec![

@@ -1,10 +1,14 @@
 //! `deploycheck lint`, `api` and `load` as a user runs them: exit codes, messages, formats.
 
+#[path = "support/output.rs"]
+mod output;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use assert_cmd::cargo::CommandCargoExt as _;
+use output::{assert_contains_all, assert_exit_saying, text};
 
 fn deploycheck(args: &[&str], dir: &Path) -> Output {
     Command::cargo_bin("deploycheck")
@@ -20,8 +24,14 @@ fn good() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lint/good")
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+/// Runs each `(args, expected)` in `dir` and asserts that it exits 2 saying `expected`.
+fn assert_each_exits_2_saying(cases: &[(&[&str], &str)], dir: &Path) {
+    for (args, expected) in cases {
+        let out = deploycheck(args, dir);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
 }
 
 /// A copy of the correct stack with one edit, in a temporary directory.
@@ -50,15 +60,13 @@ fn an_error_finding_exits_1_with_file_line_and_hint() {
     let dir = broken("value: mongodb\n", "value: localhost\n");
     let out = deploycheck(&["lint", "."], dir.path());
     assert_eq!(out.status.code(), Some(1));
-    let stdout = text(&out.stdout);
-    assert!(stdout.contains("stack.yaml"), "{stdout}");
-    assert!(
-        stdout.contains("25  error    DC001  Deployment/web"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("fix: set the host to the MongoDB Service name"),
-        "{stdout}"
+    assert_contains_all(
+        &text(&out.stdout),
+        &[
+            "stack.yaml",
+            "25  error    DC001  Deployment/web",
+            "fix: set the host to the MongoDB Service name",
+        ],
     );
 }
 
@@ -139,12 +147,7 @@ fn usage_and_input_errors_exit_2_with_a_specific_message() {
         (&["lint", "--format", "xml", "."], "invalid value 'xml'"),
         (&["lint", "--no-such-flag"], "unexpected argument"),
     ];
-    for (args, expected) in cases {
-        let out = deploycheck(args, dir.path());
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let stderr = text(&out.stderr);
-        assert!(stderr.contains(expected), "{args:?}: {stderr}");
-    }
+    assert_each_exits_2_saying(cases, dir.path());
 }
 
 #[test]
@@ -171,15 +174,7 @@ fn api_usage_errors_exit_2() {
             "not a duration",
         ),
     ];
-    for (args, expected) in cases {
-        let out = deploycheck(args, Path::new("."));
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(
-            text(&out.stderr).contains(expected),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-    }
+    assert_each_exits_2_saying(cases, Path::new("."));
 }
 
 #[test]
@@ -206,20 +201,7 @@ fn load_refuses_what_it_must_not_do() {
             "invalid value 'everything'",
         ),
     ];
-    for (args, expected) in cases {
-        let out = deploycheck(args, Path::new("."));
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-        assert!(
-            text(&out.stderr).contains(expected),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-    }
+    assert_each_exits_2_saying(cases, Path::new("."));
 }
 
 #[test]
@@ -228,12 +210,7 @@ fn load_on_an_unreachable_app_sends_nothing() {
         &["load", "--url", "http://127.0.0.1:1", "--duration", "1s"],
         Path::new("."),
     );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("no load was sent"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_exit_saying(&out, 2, "no load was sent");
 }
 
 #[test]
@@ -241,12 +218,7 @@ fn config_is_the_same_as_profile() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("mine.toml"), "[app]\nbogus = 1\n").unwrap();
     let out = deploycheck(&["lint", "--config", "mine.toml", "x"], dir.path());
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("mine.toml: unknown key `app.bogus`"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_exit_saying(&out, 2, "mine.toml: unknown key `app.bogus`");
 }
 
 /// `load --in-cluster` needs nothing local and loads nothing before its gates and cluster are
@@ -259,11 +231,10 @@ fn in_cluster_load_refuses_what_it_cannot_judge_or_reach_with_exit_2() {
         &["load", "--in-cluster", "--slo", "POST /data:p95<250ms"],
         dir.path(),
     );
-    assert_eq!(route.status.code(), Some(2));
-    assert!(
-        text(&route.stderr).contains("in-cluster load merges every route into one histogram"),
-        "{}",
-        text(&route.stderr)
+    assert_exit_saying(
+        &route,
+        2,
+        "in-cluster load merges every route into one histogram",
     );
     let unreachable = Command::cargo_bin("deploycheck")
         .unwrap()
@@ -272,12 +243,7 @@ fn in_cluster_load_refuses_what_it_cannot_judge_or_reach_with_exit_2() {
         .env("KUBECONFIG", dir.path().join("missing"))
         .output()
         .unwrap();
-    assert_eq!(unreachable.status.code(), Some(2));
-    assert!(
-        text(&unreachable.stderr).contains("no usable kubeconfig"),
-        "{}",
-        text(&unreachable.stderr)
-    );
+    assert_exit_saying(&unreachable, 2, "no usable kubeconfig");
     let both = deploycheck(
         &["load", "--in-cluster", "--url", "http://127.0.0.1:1"],
         dir.path(),

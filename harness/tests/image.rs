@@ -3,12 +3,15 @@
 
 #[path = "support/image_builder.rs"]
 mod image_builder;
+#[path = "support/output.rs"]
+mod output;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use assert_cmd::cargo::CommandCargoExt as _;
-use image_builder::{Compression, Image, Layer, Layout, write_multi_arch};
+use image_builder::{Compression, Image, Layer, Layout, padded, pypi_advisory, write_multi_arch};
+use output::{assert_contains_all, text};
 use serde_json::Value;
 
 /// Runs the binary in `dir`, so neither a `.dive-ci` nor a `deploycheck.toml` of the
@@ -21,10 +24,6 @@ fn run(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn json_report(dir: &Path, args: &[&str]) -> (i32, Value) {
@@ -41,12 +40,6 @@ fn rule_ids(report: &Value) -> Vec<String> {
         .iter()
         .map(|f| f["rule"].as_str().unwrap().to_string())
         .collect()
-}
-
-fn padded(text: &str, size: usize) -> Vec<u8> {
-    let mut bytes = text.as_bytes().to_vec();
-    bytes.resize(size, b'\n');
-    bytes
 }
 
 /// Root user, a key baked in a gzip layer and deleted by the next, an overwrite, a deleted
@@ -102,17 +95,6 @@ fn measured() -> Image {
         .layer(Layer::new("COPY base /").sized("a", 1000).sized("b", 9000))
         .layer(Layer::new("COPY app /").sized("a", 1000).sized("c", 9000))
         .user("10001:10001")
-        .expose("5000/tcp")
-}
-
-fn minimal() -> Image {
-    Image::new()
-        .layer(
-            Layer::new("COPY /out/app /app")
-                .file_mode("app", vec![0x7f, b'E', b'L', b'F'], 0o755)
-                .dir_mode("tmp", 0o1777),
-        )
-        .user("65532:65532")
         .expose("5000/tcp")
 }
 
@@ -187,7 +169,7 @@ fn every_layout_gives_dives_exact_figures_and_the_same_findings() {
 #[test]
 fn a_correct_minimal_image_passes_with_nothing_to_say() {
     let dir = tempfile::tempdir().unwrap();
-    let path = minimal().write(Layout::DockerArchive, &dir.path().join("app.tar"));
+    let path = Image::minimal().write(Layout::DockerArchive, &dir.path().join("app.tar"));
     let output = run(dir.path(), &["image", path.to_str().unwrap()]);
     let stdout = text(&output.stdout);
     assert_eq!(
@@ -196,15 +178,14 @@ fn a_correct_minimal_image_passes_with_nothing_to_say() {
         "{stdout}{}",
         text(&output.stderr)
     );
-    assert!(
-        stdout.contains("docker-archive  linux/amd64  example/app:1.0"),
-        "{stdout}"
+    assert_contains_all(
+        &stdout,
+        &[
+            "docker-archive  linux/amd64  example/app:1.0",
+            "user 65532:65532 · exposes 5000/tcp · 1 layer",
+            "PASS lowestEfficiency 0.9",
+        ],
     );
-    assert!(
-        stdout.contains("user 65532:65532 · exposes 5000/tcp · 1 layer"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("PASS lowestEfficiency 0.9"), "{stdout}");
     assert!(stdout.trim_end().ends_with("no findings"), "{stdout}");
 }
 
@@ -215,16 +196,15 @@ fn the_human_report_shows_the_layer_table_and_findings_with_fixes() {
     let output = run(dir.path(), &["image", path.to_str().unwrap()]);
     let stdout = text(&output.stdout);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stdout.contains("layer       size  wasted"), "{stdout}");
-    assert!(stdout.contains("RUN make"), "{stdout}");
-    assert!(
-        stdout.contains("/root/.ssh/id_ed25519: a private key (layer 2;"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("fix: rotate the key"), "{stdout}");
-    assert!(
-        stdout.contains("packages: no os-release; 1 dpkg, 0 apk, 1 Python"),
-        "{stdout}"
+    assert_contains_all(
+        &stdout,
+        &[
+            "layer       size  wasted",
+            "RUN make",
+            "/root/.ssh/id_ed25519: a private key (layer 2;",
+            "fix: rotate the key",
+            "packages: no os-release; 1 dpkg, 0 apk, 1 Python",
+        ],
     );
 }
 
@@ -449,8 +429,8 @@ fn reports_go_to_files_and_fail_on_moves_the_gate() {
 #[test]
 fn platform_picks_from_a_multi_arch_index() {
     let dir = tempfile::tempdir().unwrap();
-    let amd = minimal();
-    let arm = minimal().platform("linux", "arm64");
+    let amd = Image::minimal();
+    let arm = Image::minimal().platform("linux", "arm64");
     let path = write_multi_arch(&[&amd, &arm], &[], false, &dir.path().join("multi.tar"));
     let path = path.to_str().unwrap();
     let (code, report) = json_report(
@@ -507,15 +487,14 @@ fn vulnerabilities_come_from_an_offline_osv_export() {
     let db = file(
         dir.path(),
         "osv.json",
-        serde_json::json!({
-            "id": "GHSA-j8r2-6x86-q33q",
-            "aliases": ["CVE-2023-32681"],
-            "summary": "Unintended leak of Proxy-Authorization header in requests",
-            "affected": [{
-                "package": {"ecosystem": "PyPI", "name": "requests"},
-                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "2.3.0"}, {"fixed": "2.31.0"}]}],
-            }],
-        })
+        pypi_advisory(
+            "GHSA-j8r2-6x86-q33q",
+            "CVE-2023-32681",
+            "Unintended leak of Proxy-Authorization header in requests",
+            "requests",
+            "2.3.0",
+            "2.31.0",
+        )
         .to_string()
         .as_bytes(),
     );

@@ -3,175 +3,19 @@
 //! the properties the design promises hold on the rendered objects, so an edit that drops one
 //! fails here. Also: `deploycheck lint` raises no error on any of them.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+#[path = "support/rendered.rs"]
+mod rendered;
 
-use deploycheck::findings::Severity;
+use deploycheck::findings::{Finding, Severity};
 use deploycheck::profile::Profile;
-use deploycheck::{lint, manifest, yaml};
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Namespace, PodSpec, Secret, Service};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
+use deploycheck::{lint, manifest};
+
+use rendered::{
+    DEPRECATED_KUSTOMIZE_FIELDS, RECOMMENDED_LABELS, Rendered, env_value, k8s_dir, match_labels,
+    one, pod_spec, quantity, render, selects, service_named, service_selector, template_labels,
+};
 
 const OVERLAYS: [&str; 3] = ["dev", "preprod", "prod"];
-const RECOMMENDED_LABELS: [&str; 4] = [
-    "app.kubernetes.io/name",
-    "app.kubernetes.io/instance",
-    "app.kubernetes.io/component",
-    "app.kubernetes.io/part-of",
-];
-
-fn k8s_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../k8s")
-}
-
-/// Every rendered object, typed.
-#[derive(Default)]
-struct Rendered {
-    name: String,
-    deployments: Vec<Deployment>,
-    statefulsets: Vec<StatefulSet>,
-    services: Vec<Service>,
-    hpas: Vec<HorizontalPodAutoscaler>,
-    pdbs: Vec<PodDisruptionBudget>,
-    policies: Vec<NetworkPolicy>,
-    config_maps: Vec<ConfigMap>,
-    secrets: Vec<Secret>,
-    namespaces: Vec<Namespace>,
-    /// (kind, name, labels) of every object.
-    labels: Vec<(String, String, BTreeMap<String, String>)>,
-}
-
-/// Deserialises `value` as `T` and fails on any field `T` does not know: the typed value,
-/// serialised again, must be the document itself.
-fn typed<T: DeserializeOwned + serde::Serialize>(value: &Value, what: &str) -> T {
-    let object: T = serde_json::from_value(value.clone())
-        .unwrap_or_else(|e| panic!("{what} does not parse as its kind: {e}"));
-    let again = serde_json::to_value(&object).unwrap();
-    if let Some(path) = first_difference(value, &again, String::new()) {
-        panic!("{what}: field `{path}` is unknown to the Kubernetes API (misspelt or misplaced?)");
-    }
-    object
-}
-
-fn first_difference(original: &Value, typed: &Value, path: String) -> Option<String> {
-    match (original, typed) {
-        (Value::Object(a), Value::Object(b)) => a.iter().find_map(|(key, value)| {
-            let here = format!("{path}.{key}");
-            match b.get(key) {
-                None if value.is_null() => None,
-                None => Some(here),
-                Some(other) => first_difference(value, other, here),
-            }
-        }),
-        (Value::Array(a), Value::Array(b)) => a
-            .iter()
-            .zip(b)
-            .enumerate()
-            .find_map(|(i, (x, y))| first_difference(x, y, format!("{path}[{i}]"))),
-        _ => None,
-    }
-}
-
-fn render(dir: &str) -> Rendered {
-    let path = k8s_dir().join(dir);
-    let output = Command::new("kubectl")
-        .arg("kustomize")
-        .arg(&path)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("these tests need kubectl (1.27+, kustomize v5 built in) on PATH: {e}")
-        });
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "kubectl kustomize {dir} failed: {stderr}"
-    );
-    assert!(
-        stderr.trim().is_empty(),
-        "kubectl kustomize {dir} warned: {stderr}"
-    );
-    let text = String::from_utf8(output.stdout).unwrap();
-    let mut rendered = Rendered {
-        name: dir.to_string(),
-        ..Rendered::default()
-    };
-    for document in yaml::parse_documents(&text).expect("rendered YAML parses") {
-        let value = document.to_json();
-        let kind = value["kind"].as_str().unwrap_or_default().to_string();
-        let name = value["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let what = format!("{dir}: {kind}/{name}");
-        let labels = value["metadata"]["labels"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        rendered.labels.push((kind.clone(), name.clone(), labels));
-        match (
-            value["apiVersion"].as_str().unwrap_or_default(),
-            kind.as_str(),
-        ) {
-            ("apps/v1", "Deployment") => rendered.deployments.push(typed(&value, &what)),
-            ("apps/v1", "StatefulSet") => rendered.statefulsets.push(typed(&value, &what)),
-            ("v1", "Service") => rendered.services.push(typed(&value, &what)),
-            ("autoscaling/v2", "HorizontalPodAutoscaler") => {
-                rendered.hpas.push(typed(&value, &what))
-            }
-            ("policy/v1", "PodDisruptionBudget") => rendered.pdbs.push(typed(&value, &what)),
-            ("networking.k8s.io/v1", "NetworkPolicy") => {
-                rendered.policies.push(typed(&value, &what))
-            }
-            ("v1", "ConfigMap") => rendered.config_maps.push(typed(&value, &what)),
-            ("v1", "Secret") => rendered.secrets.push(typed(&value, &what)),
-            ("v1", "Namespace") => rendered.namespaces.push(typed(&value, &what)),
-            (api, kind) => {
-                panic!("{dir}: unexpected {api} {kind} {name}: add it to this test deliberately")
-            }
-        }
-    }
-    rendered
-}
-
-fn one<'a, T>(items: &'a [T], what: &str, overlay: &str) -> &'a T {
-    assert_eq!(items.len(), 1, "{overlay}: expected exactly one {what}");
-    &items[0]
-}
-
-fn pod_spec<'a>(spec: Option<&'a PodSpec>, what: &str) -> &'a PodSpec {
-    spec.unwrap_or_else(|| panic!("{what} has no pod spec"))
-}
-
-fn quantity(container: &Container, section: &str, resource: &str) -> String {
-    let resources = container.resources.as_ref().expect("resources");
-    let map = if section == "requests" {
-        &resources.requests
-    } else {
-        &resources.limits
-    };
-    map.as_ref()
-        .and_then(|m| m.get(resource))
-        .map(|q| q.0.clone())
-        .unwrap_or_else(|| panic!("container {} has no {section}.{resource}", container.name))
-}
-
-fn env_value<'a>(container: &'a Container, name: &str) -> &'a k8s_openapi::api::core::v1::EnvVar {
-    container
-        .env
-        .as_ref()
-        .and_then(|env| env.iter().find(|e| e.name == name))
-        .unwrap_or_else(|| panic!("container {} has no env {name}", container.name))
-}
 
 fn check_overlay(r: &Rendered) {
     let o = r.name.trim_start_matches("overlays/");
@@ -258,34 +102,11 @@ fn check_overlay(r: &Rendered) {
         .value
         .clone()
         .unwrap_or_default();
-    let db_service = r
-        .services
-        .iter()
-        .find(|s| s.metadata.name.as_deref() == Some(host.as_str()))
+    let db_service = service_named(&r.services, &host)
         .unwrap_or_else(|| panic!("{o}: MONGODB_HOST {host:?} is not a rendered Service"));
-    let db_pod_labels = statefulset
-        .spec
-        .as_ref()
-        .unwrap()
-        .template
-        .metadata
-        .as_ref()
-        .unwrap()
-        .labels
-        .clone()
-        .unwrap();
-    let selects = |selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>| {
-        !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
-    };
-    let db_selector = db_service
-        .spec
-        .as_ref()
-        .unwrap()
-        .selector
-        .clone()
-        .unwrap_or_default();
+    let db_pod_labels = template_labels(&statefulset.spec.as_ref().unwrap().template);
     assert!(
-        selects(&db_selector, &db_pod_labels),
+        selects(&service_selector(db_service), &db_pod_labels),
         "{o}: Service {host} does not select the MongoDB pods"
     );
     let pod_security = pod.security_context.as_ref().expect("pod securityContext");
@@ -341,28 +162,11 @@ fn check_overlay(r: &Rendered) {
     );
 
     // App Service, HPA, PDB.
-    let app_service = r
-        .services
-        .iter()
-        .find(|s| s.metadata.name.as_deref() == Some(app_name.as_str()))
+    let app_service = service_named(&r.services, &app_name)
         .unwrap_or_else(|| panic!("{o}: no Service named like the app"));
-    let app_labels = spec
-        .template
-        .metadata
-        .as_ref()
-        .unwrap()
-        .labels
-        .clone()
-        .unwrap();
-    let app_selector = app_service
-        .spec
-        .as_ref()
-        .unwrap()
-        .selector
-        .clone()
-        .unwrap_or_default();
+    let app_labels = template_labels(&spec.template);
     assert!(
-        selects(&app_selector, &app_labels),
+        selects(&service_selector(app_service), &app_labels),
         "{o}: app Service does not select the app pods"
     );
     let service_spec = app_service.spec.as_ref().unwrap();
@@ -413,25 +217,18 @@ fn check_overlay(r: &Rendered) {
         Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1)),
         "{o}"
     );
-    let pdb_selector = pdb
-        .selector
-        .as_ref()
-        .and_then(|s| s.match_labels.clone())
-        .unwrap_or_default();
     assert!(
-        selects(&pdb_selector, &app_labels),
+        selects(
+            &match_labels(&pdb.selector).unwrap_or_default(),
+            &app_labels
+        ),
         "{o}: PDB does not select the app pods"
     );
 
     // MongoDB: StatefulSet with a headless Service, auth from the Secret, data on a PVC.
     let sts = statefulset.spec.as_ref().unwrap();
     assert_eq!(sts.replicas, Some(1), "{o}");
-    let headless = r
-        .services
-        .iter()
-        .find(|s| {
-            s.metadata.name.as_deref() == Some(sts.service_name.as_deref().unwrap_or_default())
-        })
+    let headless = service_named(&r.services, sts.service_name.as_deref().unwrap_or_default())
         .unwrap_or_else(|| panic!("{o}: serviceName is not a rendered Service"));
     assert_eq!(
         headless.spec.as_ref().unwrap().cluster_ip.as_deref(),
@@ -531,11 +328,7 @@ fn check_overlay(r: &Rendered) {
 
     // NetworkPolicy: MongoDB pods accept 27017 from app pods only.
     let policy = one(&r.policies, "NetworkPolicy", o).spec.as_ref().unwrap();
-    let target = policy
-        .pod_selector
-        .as_ref()
-        .and_then(|s| s.match_labels.clone())
-        .unwrap_or_default();
+    let target = match_labels(&policy.pod_selector).unwrap_or_default();
     assert!(
         selects(&target, &db_pod_labels),
         "{o}: NetworkPolicy must select MongoDB pods"
@@ -547,11 +340,7 @@ fn check_overlay(r: &Rendered) {
         from.iter().all(|peer| {
             peer.namespace_selector.is_none()
                 && peer.ip_block.is_none()
-                && peer
-                    .pod_selector
-                    .as_ref()
-                    .and_then(|s| s.match_labels.clone())
-                    .is_some_and(|l| selects(&l, &app_labels))
+                && match_labels(&peer.pod_selector).is_some_and(|l| selects(&l, &app_labels))
         }),
         "{o}: only app pods may reach MongoDB"
     );
@@ -609,14 +398,30 @@ fn the_base_sets_no_namespace() {
     assert!(!text.lines().any(|l| l.starts_with("namespace:")));
 }
 
+/// The base and every overlay, as directories under `k8s/`.
+const KUSTOMIZATIONS: [&str; 4] = ["base", "overlays/dev", "overlays/preprod", "overlays/prod"];
+
+/// Each kustomization with the findings `keep` picks of linting it under the reference profile.
+fn lint_each_kustomization(keep: impl Fn(&Finding) -> bool) -> Vec<(&'static str, Vec<Finding>)> {
+    let profile = Profile::built_in("reference").unwrap();
+    KUSTOMIZATIONS
+        .into_iter()
+        .map(|dir| {
+            let inputs = manifest::load(&[k8s_dir().join(dir)]).expect("renders");
+            let findings = lint::run(&inputs, &profile)
+                .into_iter()
+                .filter(&keep)
+                .collect();
+            (dir, findings)
+        })
+        .collect()
+}
+
 #[test]
 fn lint_finds_no_error_in_any_overlay() {
-    let profile = Profile::built_in("reference").unwrap();
-    for overlay in ["base", "overlays/dev", "overlays/preprod", "overlays/prod"] {
-        let inputs = manifest::load(&[k8s_dir().join(overlay)]).expect("renders");
-        let errors: Vec<String> = lint::run(&inputs, &profile)
-            .into_iter()
-            .filter(|f| f.severity == Severity::Error)
+    for (overlay, errors) in lint_each_kustomization(|f| f.severity == Severity::Error) {
+        let errors: Vec<String> = errors
+            .iter()
             .map(|f| format!("{} {}:{} {}", f.rule, f.origin, f.line, f.message))
             .collect();
         assert!(errors.is_empty(), "{overlay}: {errors:#?}");
@@ -627,12 +432,9 @@ fn lint_finds_no_error_in_any_overlay() {
 /// manifests leave the app's replica count to its HPA, as the rule asks.
 #[test]
 fn lint_leaves_the_app_replica_count_to_the_hpa() {
-    let profile = Profile::built_in("reference").unwrap();
-    for overlay in ["base", "overlays/dev", "overlays/preprod", "overlays/prod"] {
-        let inputs = manifest::load(&[k8s_dir().join(overlay)]).expect("renders");
-        let findings: Vec<String> = lint::run(&inputs, &profile)
-            .into_iter()
-            .filter(|f| f.rule == "DC034")
+    for (overlay, findings) in lint_each_kustomization(|f| f.rule == "DC034") {
+        let findings: Vec<String> = findings
+            .iter()
             .map(|f| format!("{}:{} {}", f.origin, f.line, f.message))
             .collect();
         assert!(findings.is_empty(), "{overlay}: {findings:#?}");
@@ -641,16 +443,9 @@ fn lint_leaves_the_app_replica_count_to_the_hpa() {
 
 #[test]
 fn no_deprecated_kustomize_fields() {
-    for dir in ["base", "overlays/dev", "overlays/preprod", "overlays/prod"] {
+    for dir in KUSTOMIZATIONS {
         let text = std::fs::read_to_string(k8s_dir().join(dir).join("kustomization.yaml")).unwrap();
-        for deprecated in [
-            "commonLabels:",
-            "patchesStrategicMerge:",
-            "patchesJson6902:",
-            "vars:",
-            "bases:",
-            "imageTags:",
-        ] {
+        for deprecated in DEPRECATED_KUSTOMIZE_FIELDS {
             assert!(
                 !text.contains(deprecated),
                 "{dir} uses deprecated {deprecated}"

@@ -2,34 +2,24 @@
 //! while its list grows past what an absolute latency gate allows: an SLO for every route
 //! judges a whole-list read per 1,000 documents. (One load run per process.)
 
+#[path = "support/candidate_app.rs"]
+mod candidate_app;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
+use candidate_app::{Documents, insert, serve_app};
 use deploycheck::load::{self, Basis, ListRead, Mix, Route, Settings, SloVerdict};
 use serde_json::{Value, json};
-
-type Store = Arc<Mutex<Vec<Value>>>;
 
 /// What one document costs the app to list.
 const PER_DOCUMENT: Duration = Duration::from_micros(100);
 /// Documents stored before the load, so an answer takes 400 ms or more from the start.
 const SEEDED: usize = 4000;
 
-async fn insert(
-    State(store): State<Store>,
-    axum::Json(document): axum::Json<Value>,
-) -> (axum::http::StatusCode, &'static str) {
-    store.lock().unwrap().push(document);
-    (
-        axum::http::StatusCode::CREATED,
-        r#"{"status":"Data inserted"}"#,
-    )
-}
-
-async fn list(State(store): State<Store>) -> axum::Json<Value> {
+async fn list(State(store): State<Documents>) -> axum::Json<Value> {
     let documents = store.lock().unwrap().clone();
     tokio::time::sleep(PER_DOCUMENT * documents.len() as u32).await;
     axum::Json(Value::Array(documents))
@@ -38,13 +28,8 @@ async fn list(State(store): State<Store>) -> axum::Json<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_growing_list_at_a_fine_cost_per_document_passes() {
     let seeded = (0..SEEDED).map(|n| json!({ "seed": n })).collect();
-    let router = Router::new()
-        .route("/", get(|| async { "hello" }))
-        .route("/data", get(list).post(insert))
-        .with_state(Arc::new(Mutex::new(seeded)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let documents = Arc::new(Mutex::new(seeded));
+    let url = serve_app("hello", get(list).post(insert), documents).await;
 
     let summary = load::run(&Settings {
         base_url: url,

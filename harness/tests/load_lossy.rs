@@ -1,12 +1,15 @@
 //! An app that acknowledges writes and then loses some fails the load check, however fast it
 //! is. The app here stands in for a candidate's buggy submission (the system under check).
 
+#[path = "support/candidate_app.rs"]
+mod candidate_app;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
+use candidate_app::{INSERTED, serve_app};
 use deploycheck::load::{self, ListRead, Mix, Settings};
 use serde_json::Value;
 
@@ -21,10 +24,7 @@ async fn insert(
     if guard.0 % 3 != 0 {
         guard.1.push(document); // every third acknowledged write is silently dropped
     }
-    (
-        axum::http::StatusCode::CREATED,
-        r#"{"status":"Data inserted"}"#,
-    )
+    INSERTED
 }
 
 async fn list(State(store): State<Store>) -> axum::Json<Value> {
@@ -33,13 +33,7 @@ async fn list(State(store): State<Store>) -> axum::Json<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_acknowledged_writes_fail_the_run() {
-    let router = Router::new()
-        .route("/", get(|| async { "hello" }))
-        .route("/data", get(list).post(insert))
-        .with_state(Store::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let url = serve_app("hello", get(list).post(insert), Store::default()).await;
 
     let summary = load::run(&Settings {
         base_url: url,

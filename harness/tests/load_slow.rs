@@ -3,43 +3,29 @@
 //! The app stands in for a candidate's slow submission. (One load run per process: Goose
 //! installs process-wide handlers.)
 
-use std::sync::{Arc, Mutex};
+#[path = "support/candidate_app.rs"]
+mod candidate_app;
+
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
+use candidate_app::{Documents, insert, list, serve_app};
 use deploycheck::load::{self, Route, SloVerdict};
 use deploycheck::profile::Profile;
 use serde_json::Value;
 
-type Store = Arc<Mutex<Vec<Value>>>;
-
 async fn slow_insert(
-    State(store): State<Store>,
-    axum::Json(document): axum::Json<Value>,
+    documents: State<Documents>,
+    document: axum::Json<Value>,
 ) -> (axum::http::StatusCode, &'static str) {
     tokio::time::sleep(Duration::from_millis(300)).await;
-    store.lock().unwrap().push(document);
-    (
-        axum::http::StatusCode::CREATED,
-        r#"{"status":"Data inserted"}"#,
-    )
-}
-
-async fn list(State(store): State<Store>) -> axum::Json<Value> {
-    axum::Json(Value::Array(store.lock().unwrap().clone()))
+    insert(documents, document).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_300_ms_write_fails_the_write_slo_of_the_local_defaults() {
-    let router = Router::new()
-        .route("/", get(|| async { "hello" }))
-        .route("/data", get(list).post(slow_insert))
-        .with_state(Store::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let url = serve_app("hello", get(list).post(slow_insert), Documents::default()).await;
 
     // What `deploycheck local` runs, shortened: the reference profile's users, pace and SLOs.
     let profile = Profile::built_in("reference").unwrap();

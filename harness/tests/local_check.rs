@@ -2,53 +2,32 @@
 //! defaults, an app that errors failing its load, a skipped restart that is reported as
 //! skipped, a failing restart command, and data lost across a restart.
 
+#[path = "support/candidate_app.rs"]
+mod candidate_app;
+#[path = "support/deploycheck_process.rs"]
+mod deploycheck_process;
+#[path = "support/output.rs"]
+mod output;
+
 use std::process::Output;
 use std::sync::{Arc, Mutex};
 
-use assert_cmd::cargo::CommandCargoExt as _;
-use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
+use candidate_app::{Documents, INSERTED, insert, list, serve_app};
 use deploycheck::api::Verdict;
 use deploycheck::profile::Profile;
+use deploycheck_process::deploycheck_within;
+use output::{assert_contains_all, assert_exit_saying, text};
 use serde_json::Value;
 
 async fn deploycheck(args: &[&str]) -> Output {
-    let command = std::process::Command::cargo_bin("deploycheck").unwrap();
-    let mut command = tokio::process::Command::from(command);
-    command
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("MONGODB_URI");
-    tokio::time::timeout(std::time::Duration::from_secs(240), command.output())
-        .await
-        .expect("deploycheck local finishes")
-        .unwrap()
+    deploycheck_within(std::time::Duration::from_secs(240), args).await
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A candidate-like app whose "database" is a vector the test can wipe.
-fn app(store: Arc<Mutex<Vec<Value>>>) -> Router {
-    async fn insert(
-        State(s): State<Arc<Mutex<Vec<Value>>>>,
-        axum::Json(d): axum::Json<Value>,
-    ) -> (axum::http::StatusCode, &'static str) {
-        s.lock().unwrap().push(d);
-        (
-            axum::http::StatusCode::CREATED,
-            r#"{"status":"Data inserted"}"#,
-        )
-    }
-    async fn list(State(s): State<Arc<Mutex<Vec<Value>>>>) -> axum::Json<Value> {
-        axum::Json(Value::Array(s.lock().unwrap().clone()))
-    }
-    Router::new()
-        .route("/", get(|| async { "hi" }))
-        .route("/data", get(list).post(insert))
-        .with_state(store)
+/// Serves a candidate-like app whose "database" is `documents`; its base URL.
+async fn serve_candidate(documents: Documents) -> String {
+    serve_app("hi", get(list).post(insert), documents).await
 }
 
 /// `deploycheck --profile flask-mongo local --url URL --skip-load EXTRA...`
@@ -65,13 +44,6 @@ async fn check_candidate(url: &str, extra: &[&str]) -> Output {
     deploycheck(&args).await
 }
 
-async fn serve(router: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    url
-}
-
 #[tokio::test]
 async fn the_reference_stack_passes_part_one_including_a_database_restart() {
     // Exactly what the README tells a newcomer to run: no flag loosens anything.
@@ -83,13 +55,9 @@ async fn the_reference_stack_passes_part_one_including_a_database_restart() {
         "{stdout}\n{}",
         text(&out.stderr)
     );
-    assert!(
-        stdout.contains("11 passed, 0 failed, 0 skipped"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("lost") && stdout.contains(", 0 lost"),
-        "{stdout}"
+    assert_contains_all(
+        &stdout,
+        &["11 passed, 0 failed, 0 skipped", "lost", ", 0 lost"],
     );
     // The reference profile's SLOs, judged per route, and the list read one page at a time.
     let profile = Profile::built_in("reference").unwrap();
@@ -97,17 +65,13 @@ async fn the_reference_stack_passes_part_one_including_a_database_restart() {
         assert!(stdout.contains(&format!("SLO {slo}")), "{slo}: {stdout}");
     }
     assert!(!stdout.contains("MISSED"), "{stdout}");
-    assert!(
-        stdout.contains("read one page (/data?limit=100)"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("database restart: PASS  recovered in"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("all 5 acknowledged writes are still there"),
-        "{stdout}"
+    assert_contains_all(
+        &stdout,
+        &[
+            "read one page (/data?limit=100)",
+            "database restart: PASS  recovered in",
+            "all 5 acknowledged writes are still there",
+        ],
     );
     assert!(stdout.ends_with("local check PASSED\n"), "{stdout}");
 }
@@ -126,19 +90,12 @@ async fn an_app_that_fails_some_writes_fails_the_load_of_local() {
             return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "oops");
         }
         store.1.push(document);
-        (
-            axum::http::StatusCode::CREATED,
-            r#"{"status":"Data inserted"}"#,
-        )
+        INSERTED
     }
     async fn list(State(store): State<Store>) -> axum::Json<Value> {
         axum::Json(Value::Array(store.lock().unwrap().1.clone()))
     }
-    let router = Router::new()
-        .route("/", get(|| async { "hi" }))
-        .route("/data", get(list).post(flaky_insert))
-        .with_state(Store::default());
-    let url = serve(router).await;
+    let url = serve_app("hi", get(list).post(flaky_insert), Store::default()).await;
     let out = deploycheck(&["--profile", "flask-mongo", "local", "--url", &url]).await;
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
@@ -156,22 +113,21 @@ async fn an_app_that_fails_some_writes_fails_the_load_of_local() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_restart_command_the_restart_is_skipped_not_passed() {
-    let url = serve(app(Arc::default())).await;
+    let url = serve_candidate(Documents::default()).await;
     let out = check_candidate(&url, &[]).await;
     let stdout = text(&out.stdout);
-    assert!(
-        stdout.contains("database restart: SKIP  no --db-restart command was given"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("load: SKIP (--skip-load was given)"),
-        "{stdout}"
+    assert_contains_all(
+        &stdout,
+        &[
+            "database restart: SKIP  no --db-restart command was given",
+            "load: SKIP (--skip-load was given)",
+        ],
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_restart_command_fails_the_check_with_its_output() {
-    let url = serve(app(Arc::default())).await;
+    let url = serve_candidate(Documents::default()).await;
     let out = check_candidate(
         &url,
         &[
@@ -182,24 +138,25 @@ async fn a_failing_restart_command_fails_the_check_with_its_output() {
     .await;
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(
-        stdout.contains("database restart: FAIL  the database restart failed"),
-        "{stdout}"
+    assert_contains_all(
+        &stdout,
+        &[
+            "database restart: FAIL  the database restart failed",
+            "No such container: mongodb",
+        ],
     );
-    assert!(stdout.contains("No such container: mongodb"), "{stdout}");
 }
 
 #[tokio::test]
 async fn db_restart_needs_a_url() {
     let out = deploycheck(&["local", "--db-restart", "true"]).await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("--url"), "{}", text(&out.stderr));
+    assert_exit_saying(&out, 2, "--url");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_lost_across_the_restart_fail_with_a_hint() {
-    let store: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let url = serve(app(store.clone())).await;
+    let store = Documents::default();
+    let url = serve_candidate(store.clone()).await;
     let wipe = store.clone();
     let restart = Some(async move || {
         wipe.lock().unwrap().clear(); // a database without a persistent volume

@@ -175,44 +175,25 @@ impl CiConfig {
             let (status, message) = match threshold {
                 Threshold::Disabled => (CiStatus::Disabled, "rule disabled".to_string()),
                 Threshold::Ratio(limit) if key == "lowestEfficiency" => {
-                    if *limit > efficiency.score {
-                        (
-                            CiStatus::Fail,
-                            format!(
-                                "image efficiency is too low (efficiency={:.4} < threshold={limit})",
-                                efficiency.score
-                            ),
+                    verdict(*limit > efficiency.score, || {
+                        format!(
+                            "image efficiency is too low (efficiency={:.4} < threshold={limit})",
+                            efficiency.score
                         )
-                    } else {
-                        (CiStatus::Pass, String::new())
-                    }
+                    })
                 }
-                Threshold::Ratio(limit) => {
-                    if *limit < efficiency.user_wasted_percent {
-                        (
-                            CiStatus::Fail,
-                            format!(
-                                "too many bytes wasted, relative to the user bytes added (%-user-wasted-bytes={:.4} > threshold={limit})",
-                                efficiency.user_wasted_percent
-                            ),
-                        )
-                    } else {
-                        (CiStatus::Pass, String::new())
-                    }
-                }
-                Threshold::Bytes(limit) => {
-                    if efficiency.wasted_bytes > *limit {
-                        (
-                            CiStatus::Fail,
-                            format!(
-                                "too many bytes wasted (wasted-bytes={} > threshold={limit})",
-                                efficiency.wasted_bytes
-                            ),
-                        )
-                    } else {
-                        (CiStatus::Pass, String::new())
-                    }
-                }
+                Threshold::Ratio(limit) => verdict(*limit < efficiency.user_wasted_percent, || {
+                    format!(
+                        "too many bytes wasted, relative to the user bytes added (%-user-wasted-bytes={:.4} > threshold={limit})",
+                        efficiency.user_wasted_percent
+                    )
+                }),
+                Threshold::Bytes(limit) => verdict(efficiency.wasted_bytes > *limit, || {
+                    format!(
+                        "too many bytes wasted (wasted-bytes={} > threshold={limit})",
+                        efficiency.wasted_bytes
+                    )
+                }),
             };
             CiOutcome {
                 rule: key,
@@ -231,6 +212,15 @@ impl CiConfig {
                 &self.highest_user_wasted_percent,
             ),
         ]
+    }
+}
+
+/// A rule's status, with dive's message only when it fails.
+fn verdict(failed: bool, message: impl FnOnce() -> String) -> (CiStatus, String) {
+    if failed {
+        (CiStatus::Fail, message())
+    } else {
+        (CiStatus::Pass, String::new())
     }
 }
 
@@ -388,20 +378,15 @@ mod tests {
     #[test]
     fn misconfigured_thresholds_are_errors_naming_the_rule() {
         let path = Path::new("ci.yaml");
-        let error = CiConfig::parse("rules:\n  lowestEfficiency: 95\n", path)
-            .unwrap_err()
-            .to_string();
+        let error_of = |text: &str| CiConfig::parse(text, path).unwrap_err().to_string();
+        let error = error_of("rules:\n  lowestEfficiency: 95\n");
         assert!(
             error.starts_with("ci.yaml: rules.lowestEfficiency: 95 is outside"),
             "{error}"
         );
-        let error = CiConfig::parse("rules:\n  highestWastedBytes: lots\n", path)
-            .unwrap_err()
-            .to_string();
+        let error = error_of("rules:\n  highestWastedBytes: lots\n");
         assert!(error.contains("rules.highestWastedBytes"), "{error}");
-        let error = CiConfig::parse("rules:\n  lowestEfficency: 0.9\n", path)
-            .unwrap_err()
-            .to_string();
+        let error = error_of("rules:\n  lowestEfficency: 0.9\n");
         assert!(
             error.contains("did you mean `lowestEfficiency`?"),
             "{error}"

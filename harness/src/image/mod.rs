@@ -268,16 +268,10 @@ fn take_inventory(tree: &tree::Tree) -> Inventory {
 
 #[cfg(test)]
 mod tests {
-    use super::testing::{Compression as Packed, Image, Layer, Layout, write_multi_arch};
+    use super::testing::{
+        Compression as Packed, Image, Layer, Layout, padded, pypi_advisory, write_multi_arch,
+    };
     use super::*;
-
-    /// `text` followed by newlines up to `size` bytes: round sizes make dive's figures exact.
-    fn padded(text: &str, size: usize) -> Vec<u8> {
-        assert!(text.len() <= size);
-        let mut bytes = text.as_bytes().to_vec();
-        bytes.resize(size, b'\n');
-        bytes
-    }
 
     const STATUS: &str = "Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\nSource: openssl\nVersion: 3.0.11-1~deb12u2\n";
     const METADATA: &str = "Metadata-Version: 2.1\nName: Flask\nVersion: 3.0.0\n";
@@ -325,17 +319,6 @@ mod tests {
                     .whiteout("root/.ssh/id_rsa")
                     .compressed(Packed::Zstd),
             )
-            .expose("5000/tcp")
-    }
-
-    fn minimal() -> Image {
-        Image::new()
-            .layer(
-                Layer::new("COPY /out/app /app")
-                    .file_mode("app", vec![0x7f, b'E', b'L', b'F'], 0o755)
-                    .dir_mode("tmp", 0o1777),
-            )
-            .user("65532:65532")
             .expose("5000/tcp")
     }
 
@@ -410,7 +393,7 @@ mod tests {
     fn a_correct_minimal_image_raises_nothing() {
         let dir = tempfile::tempdir().unwrap();
         for layout in [Layout::DockerArchive, Layout::OciDir] {
-            let path = minimal().write(layout, &dir.path().join(format!("{layout:?}")));
+            let path = Image::minimal().write(layout, &dir.path().join(format!("{layout:?}")));
             let report = check(&path, &Options::new(5000)).unwrap();
             assert!(report.findings.is_empty(), "{:?}", report.findings);
             assert_eq!(report.efficiency.score, 1.0);
@@ -441,15 +424,14 @@ mod tests {
         let db = dir.path().join("osv.json");
         std::fs::write(
             &db,
-            serde_json::json!([{
-                "id": "GHSA-m2qf-hxjv-5gpq",
-                "aliases": ["CVE-2023-30861"],
-                "summary": "Flask vulnerable to possible disclosure of permanent session cookie",
-                "affected": [{
-                    "package": {"ecosystem": "PyPI", "name": "flask"},
-                    "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "3.0.1"}]}],
-                }],
-            }])
+            serde_json::json!([pypi_advisory(
+                "GHSA-m2qf-hxjv-5gpq",
+                "CVE-2023-30861",
+                "Flask vulnerable to possible disclosure of permanent session cookie",
+                "flask",
+                "0",
+                "3.0.1"
+            )])
             .to_string(),
         )
         .unwrap();
@@ -480,7 +462,7 @@ mod tests {
     #[test]
     fn a_multi_arch_index_yields_the_platform_asked_for() {
         let dir = tempfile::tempdir().unwrap();
-        let amd = minimal();
+        let amd = Image::minimal();
         let arm = Image::new()
             .platform("linux", "arm64")
             .layer(Layer::new("COPY arm").sized("app", 10).sized("extra", 5))

@@ -142,24 +142,18 @@ impl Event {
 }
 
 // The subset of the OSV schema read here; everything else in a record is ignored. Fields are
-// optional (and `null`-tolerant) because real dumps leave many out.
+// `Option`s, which serde reads as `None` when absent or `null`, because real dumps leave many
+// out.
 
 #[derive(Deserialize)]
 struct RawAdvisory {
     id: String,
-    #[serde(default)]
     aliases: Option<Vec<String>>,
-    #[serde(default)]
     summary: Option<String>,
-    #[serde(default)]
     details: Option<String>,
-    #[serde(default)]
     withdrawn: Option<String>,
-    #[serde(default)]
     severity: Option<Vec<RawSeverity>>,
-    #[serde(default)]
     affected: Option<Vec<RawAffected>>,
-    #[serde(default)]
     database_specific: Option<RawSpecific>,
 }
 
@@ -171,23 +165,16 @@ struct RawSeverity {
 /// `database_specific` / `ecosystem_specific`: only a `severity` string is of use here.
 #[derive(Deserialize)]
 struct RawSpecific {
-    #[serde(default)]
     severity: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
 struct RawAffected {
-    #[serde(default)]
     package: Option<RawPackage>,
-    #[serde(default)]
     ranges: Option<Vec<RawRange>>,
-    #[serde(default)]
     versions: Option<Vec<String>>,
-    #[serde(default)]
     severity: Option<Vec<RawSeverity>>,
-    #[serde(default)]
     ecosystem_specific: Option<RawSpecific>,
-    #[serde(default)]
     database_specific: Option<RawSpecific>,
 }
 
@@ -207,13 +194,9 @@ struct RawRange {
 
 #[derive(Deserialize)]
 struct RawEvent {
-    #[serde(default)]
     introduced: Option<String>,
-    #[serde(default)]
     fixed: Option<String>,
-    #[serde(default)]
     last_affected: Option<String>,
-    #[serde(default)]
     limit: Option<String>,
 }
 

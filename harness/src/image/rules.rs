@@ -615,9 +615,10 @@ mod tests {
         tree
     }
 
-    fn ids(config: &ImageConfig, tree: &Tree) -> Vec<&'static str> {
+    /// The rules over `config` and `tree` alone: no secrets, dive-ci results or advisories.
+    fn check_plain(config: &ImageConfig, tree: &Tree) -> Vec<Finding> {
         let efficiency = tree.efficiency();
-        let inputs = Inputs {
+        check(&Inputs {
             origin: "img.tar",
             config,
             tree,
@@ -627,8 +628,11 @@ mod tests {
             advisories: &[],
             app_port: 5000,
             max_size: DEFAULT_MAX_SIZE,
-        };
-        check(&inputs).iter().map(|f| f.rule).collect()
+        })
+    }
+
+    fn ids(config: &ImageConfig, tree: &Tree) -> Vec<&'static str> {
+        check_plain(config, tree).iter().map(|f| f.rule).collect()
     }
 
     fn config(user: &str) -> ImageConfig {
@@ -715,19 +719,7 @@ mod tests {
                 empty_layer: false,
             },
         ];
-        let t = tree(&[], &[]);
-        let efficiency = t.efficiency();
-        let findings = check(&Inputs {
-            origin: "img.tar",
-            config: &c,
-            tree: &t,
-            efficiency: &efficiency,
-            secrets: &[],
-            ci: &[],
-            advisories: &[],
-            app_port: 5000,
-            max_size: DEFAULT_MAX_SIZE,
-        });
+        let findings = check_plain(&c, &tree(&[], &[]));
         let rules: Vec<&str> = findings.iter().map(|f| f.rule).collect();
         assert_eq!(rules, ["DI013", "DI014"]);
         assert_eq!(findings[1].object, "history step 2 (RUN)");

@@ -336,7 +336,7 @@ pub fn slos(text: &str) -> Result<Vec<Slo>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::fake::{ANY_JOB, ScriptedCluster, pod, reference_rolled_out};
+    use crate::cluster::fake::{ANY_JOB, ScriptedCluster, State, pod, reference_rolled_out};
     use crate::incluster::wire::test_line;
 
     fn last_line(worker: &str, micros: &[u64], acknowledged: Vec<(u64, u64)>) -> String {
@@ -364,16 +364,18 @@ mod tests {
         p
     }
 
+    /// The reference stack with both workers' pods ended; only `load-0` has logged, `last`.
+    fn two_workers_ended(s: &mut State, last: String) {
+        reference_rolled_out(s);
+        s.pods
+            .insert(ANY_JOB.into(), vec![ended("load-0"), ended("load-1")]);
+        s.logs.insert("load-0/load".into(), last);
+    }
+
     #[tokio::test]
     async fn workers_are_merged_exactly_and_their_job_deleted() {
         let cluster = Arc::new(ScriptedCluster::new("kind-kind").with(|s| {
-            reference_rolled_out(s);
-            s.pods
-                .insert(ANY_JOB.into(), vec![ended("load-0"), ended("load-1")]);
-            s.logs.insert(
-                "load-0/load".into(),
-                last_line("load-0", &[1000, 2000], vec![]),
-            );
+            two_workers_ended(s, last_line("load-0", &[1000, 2000], vec![]));
             s.logs
                 .insert("load-1/load".into(), last_line("load-1", &[3000], vec![]));
         }));
@@ -453,13 +455,7 @@ mod tests {
         let stack = crate::testing::healthy_app().await;
         let address = stack.trim_start_matches("http://").parse().unwrap();
         let cluster = Arc::new(ScriptedCluster::new("kind-kind").with(|s| {
-            reference_rolled_out(s);
-            s.pods
-                .insert(ANY_JOB.into(), vec![ended("load-0"), ended("load-1")]);
-            s.logs.insert(
-                "load-0/load".into(),
-                last_line("load-0", &[1000], vec![(1, 2)]),
-            );
+            two_workers_ended(s, last_line("load-0", &[1000], vec![(1, 2)]));
             s.endpoints
                 .insert("deploycheck-app".into(), [vec!["app-a".to_string()]].into());
             s.tunnels.insert("app-a".into(), address);

@@ -241,6 +241,33 @@ fn items<'a>(node: &'a Node, key: &str) -> impl Iterator<Item = &'a Node> {
     node.get(key).map(Node::items).unwrap_or_default().iter()
 }
 
+/// An env (`keyed`: it reads one key) or envFrom (the whole object) reference, where it names
+/// its Secret or ConfigMap.
+fn container_reference<'a>(
+    reference: Option<&'a Node>,
+    field: &'static str,
+    source: Source,
+    keyed: bool,
+    site: String,
+) -> Option<Reference<'a>> {
+    let reference = reference?;
+    let name = reference.get("name")?;
+    let keys = if keyed {
+        reference.get("key").into_iter().collect()
+    } else {
+        Vec::new()
+    };
+    Some(Reference {
+        source,
+        name,
+        keys,
+        optional: is_optional(reference),
+        site,
+        field,
+        key_field: field,
+    })
+}
+
 /// Every Secret and ConfigMap the pod reads: env, envFrom (containers and initContainers) and
 /// volumes, projected ones included.
 fn references(pod_spec: &Node) -> Vec<Reference<'_>> {
@@ -253,21 +280,9 @@ fn references(pod_spec: &Node) -> Vec<Reference<'_>> {
                 ("secretKeyRef", Source::Secret),
                 ("configMapKeyRef", Source::ConfigMap),
             ] {
-                let Some(reference) = env.path(&["valueFrom", field]) else {
-                    continue;
-                };
-                let Some(name) = reference.get("name") else {
-                    continue;
-                };
-                out.push(Reference {
-                    source,
-                    name,
-                    keys: reference.get("key").into_iter().collect(),
-                    optional: is_optional(reference),
-                    site: format!("container `{container_name}` env {var}"),
-                    field,
-                    key_field: field,
-                });
+                let site = format!("container `{container_name}` env {var}");
+                let reference = env.path(&["valueFrom", field]);
+                out.extend(container_reference(reference, field, source, true, site));
             }
         }
         for from in items(container, "envFrom") {
@@ -275,21 +290,14 @@ fn references(pod_spec: &Node) -> Vec<Reference<'_>> {
                 ("secretRef", Source::Secret),
                 ("configMapRef", Source::ConfigMap),
             ] {
-                let Some(reference) = from.get(field) else {
-                    continue;
-                };
-                let Some(name) = reference.get("name") else {
-                    continue;
-                };
-                out.push(Reference {
-                    source,
-                    name,
-                    keys: Vec::new(),
-                    optional: is_optional(reference),
-                    site: format!("container `{container_name}` envFrom"),
+                let site = format!("container `{container_name}` envFrom");
+                out.extend(container_reference(
+                    from.get(field),
                     field,
-                    key_field: field,
-                });
+                    source,
+                    false,
+                    site,
+                ));
             }
         }
     }

@@ -205,7 +205,8 @@ mod tests {
     fn an_slo_for_every_route_judges_a_growing_list_per_1000_documents() {
         // The whole list grew to 5,000 documents: 600 ms an answer, 120 ms per 1,000.
         let routes = run_with_list(ListRead::Whole, 600.0, 120.0, 5000);
-        let results = judge(&parse_slos("p95<250ms").unwrap(), Mix::Mixed, &routes, 10.0);
+        let judged = |slos: &str| judge(&parse_slos(slos).unwrap(), Mix::Mixed, &routes, 10.0);
+        let results = judged("p95<250ms");
         assert_eq!(results.len(), 3, "one result per route: {results:#?}");
         assert_eq!(
             outcome(&results, Route::List),
@@ -216,24 +217,12 @@ mod tests {
             (Basis::Latency, Some(20.0), SloVerdict::Met)
         );
         // Named, the list is judged as written: its absolute p95 misses.
-        let results = judge(
-            &parse_slos("GET /data:p95<250ms").unwrap(),
-            Mix::Mixed,
-            &routes,
-            10.0,
-        );
         assert_eq!(
-            outcome(&results, Route::List),
+            outcome(&judged("GET /data:p95<250ms"), Route::List),
             (Basis::Latency, Some(600.0), SloVerdict::Missed)
         );
-        let results = judge(
-            &parse_slos("GET /data:p95<100ms/1000docs").unwrap(),
-            Mix::Mixed,
-            &routes,
-            10.0,
-        );
         assert_eq!(
-            outcome(&results, Route::List),
+            outcome(&judged("GET /data:p95<100ms/1000docs"), Route::List),
             (
                 Basis::LatencyPer1000Documents,
                 Some(120.0),

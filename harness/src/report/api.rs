@@ -5,13 +5,7 @@ use std::fmt::Write as _;
 use crate::api::{Outcome, Verdict};
 
 pub fn human(outcomes: &[Outcome], base_url: &str, colour: bool) -> String {
-    let paint = |code: &str, text: &str| {
-        if colour {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
-    };
+    let paint = |code: &str, text: &str| super::paint(colour, code, text);
     let mut out = format!("API contract of {base_url}\n");
     for o in outcomes {
         let mark = match o.verdict {
@@ -62,6 +56,7 @@ pub fn json(outcomes: &[Outcome], base_url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::assert_contains_all;
 
     fn outcome(check: &'static str, verdict: Verdict) -> Outcome {
         Outcome {
@@ -85,10 +80,12 @@ mod tests {
             "http://127.0.0.1:5000",
             false,
         );
-        assert!(text.contains("  WARN  greeting  (3 ms)\n"), "{text}");
-        assert!(
-            text.contains("        advice:   the greeting has no time zone\n"),
-            "{text}"
+        assert_contains_all(
+            &text,
+            &[
+                "  WARN  greeting  (3 ms)\n",
+                "        advice:   the greeting has no time zone\n",
+            ],
         );
         assert!(
             text.ends_with("1 passed, 1 warned, 0 failed, 0 skipped\n"),

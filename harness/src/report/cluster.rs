@@ -181,17 +181,14 @@ pub fn junit(report: &CheckReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::{assert_contains_all, warned_rolling};
 
     /// A stack whose app has no graceful shutdown, under a profile that only advises it.
     fn warned() -> ScenarioOutcome {
-        let mut outcome = ScenarioOutcome::from_findings(
-            "rolling",
-            "app restarted in 41200 ms".into(),
-            Vec::new(),
-            vec!["2 of 140 requests failed: add a preStop pause".into()],
-        );
-        outcome.duration_ms = 48_140;
-        outcome
+        warned_rolling(
+            "app restarted in 41200 ms",
+            "2 of 140 requests failed: add a preStop pause",
+        )
     }
 
     fn report() -> CheckReport {
@@ -220,26 +217,27 @@ mod tests {
     fn junit_has_one_case_per_scenario_with_the_failure_text_and_diagnostics() {
         let xml = junit(&report());
         assert_eq!(xml.matches("<testcase ").count(), 4);
-        assert!(
-            xml.contains("tests=\"4\" failures=\"1\" skipped=\"1\" time=\"42.000\""),
-            "{xml}"
+        assert_contains_all(
+            &xml,
+            &[
+                "tests=\"4\" failures=\"1\" skipped=\"1\" time=\"42.000\"",
+                "<failure message=\"deleted app-a; no replacement &lt;ready&gt;\">",
+                "hint: the image cannot be pulled",
+                "<skipped message=\"no metrics\"/>",
+            ],
         );
-        assert!(
-            xml.contains("<failure message=\"deleted app-a; no replacement &lt;ready&gt;\">"),
-            "{xml}"
-        );
-        assert!(xml.contains("hint: the image cannot be pulled"), "{xml}");
-        assert!(xml.contains("<skipped message=\"no metrics\"/>"));
     }
 
     #[test]
     fn junit_times_each_case_and_keeps_a_warning_as_a_pass_with_its_advice() {
         let xml = junit(&report());
-        assert!(
-            xml.contains("name=\"deploy: the stack rolls out\" time=\"15.234\">"),
-            "{xml}"
+        assert_contains_all(
+            &xml,
+            &[
+                "name=\"deploy: the stack rolls out\" time=\"15.234\">",
+                "name=\"hpa: the HPA scales up under load\" time=\"0.000\">",
+            ],
         );
-        assert!(xml.contains("name=\"hpa: the HPA scales up under load\" time=\"0.000\">"));
         let case = xml.split("<testcase ").nth(4).unwrap();
         assert!(
             case.starts_with("classname=\"cluster\" name=\"rolling: "),
@@ -250,10 +248,12 @@ mod tests {
             !case.contains("<failure") && !case.contains("<skipped"),
             "{case}"
         );
-        assert!(
-            case.contains("<system-out>WARN  rolling ")
-                && case.contains("advice: 2 of 140 requests failed: add a preStop pause"),
-            "{case}"
+        assert_contains_all(
+            case,
+            &[
+                "<system-out>WARN  rolling ",
+                "advice: 2 of 140 requests failed: add a preStop pause",
+            ],
         );
     }
 

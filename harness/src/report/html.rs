@@ -547,6 +547,7 @@ fn tick_label(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::{assert_contains_all, warned_rolling};
 
     fn report(scenarios: Vec<ScenarioOutcome>) -> CheckReport {
         CheckReport {
@@ -646,49 +647,35 @@ mod tests {
 
     #[test]
     fn a_warning_has_its_badge_count_and_advice_and_every_scenario_its_duration() {
-        let mut warned = ScenarioOutcome::from_findings(
-            "rolling",
-            "restarted in 41200 ms".into(),
-            Vec::new(),
-            vec!["2 of 140 requests failed: add a <preStop> pause".into()],
+        let warned = warned_rolling(
+            "restarted in 41200 ms",
+            "2 of 140 requests failed: add a <preStop> pause",
         );
-        warned.duration_ms = 48_140;
         let mut scenarios = plain();
         scenarios[0].duration_ms = 15_234;
         scenarios.push(warned);
         let page = html(&report(scenarios));
-        assert!(
-            page.contains(">1 warned<") && page.contains(">2 passed<"),
-            "{page}"
-        );
-        assert!(
-            page.contains("<section class=\"scenario warn\" id=\"scenario-rolling\">"),
-            "{page}"
-        );
-        assert!(page.contains("<span class=\"badge\">WARN</span>"), "{page}");
-        assert!(
-            page.contains(
-                "<ul class=\"advice\">\n<li>2 of 140 requests failed: add a &lt;preStop&gt; pause</li>"
-            ),
-            "{page}"
+        assert_contains_all(
+            &page,
+            &[
+                ">1 warned<",
+                ">2 passed<",
+                "<section class=\"scenario warn\" id=\"scenario-rolling\">",
+                "<span class=\"badge\">WARN</span>",
+                "<ul class=\"advice\">\n<li>2 of 140 requests failed: add a &lt;preStop&gt; pause</li>",
+            ],
         );
         // The overview has a row per scenario with its duration; each section repeats it.
         assert_eq!(page.matches("<td class=\"duration\">").count(), 5, "{page}");
-        assert!(
-            page.contains("<td class=\"duration\">15.2 s</td>"),
-            "{page}"
+        assert_contains_all(
+            &page,
+            &[
+                "<td class=\"duration\">15.2 s</td>",
+                "<td class=\"duration\">48.1 s</td>",
+                "a rolling restart fails no request <span class=\"duration\">48.1 s</span></h2>",
+                "<a href=\"#scenario-hpa\">",
+            ],
         );
-        assert!(
-            page.contains("<td class=\"duration\">48.1 s</td>"),
-            "{page}"
-        );
-        assert!(
-            page.contains(
-                "a rolling restart fails no request <span class=\"duration\">48.1 s</span></h2>"
-            ),
-            "{page}"
-        );
-        assert!(page.contains("<a href=\"#scenario-hpa\">"), "{page}");
     }
 
     #[test]

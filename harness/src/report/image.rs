@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use crate::findings::{Finding, Rule, Severity};
+use super::{findings_summary, plural, severity_counts, write_finding};
+use crate::findings::Rule;
 use crate::image::ci::CiStatus;
 use crate::image::rules::human_bytes;
 use crate::image::{ImageReport, inventory::Ecosystem};
@@ -16,19 +17,6 @@ const BAR: usize = 10;
 const COMMAND: usize = 60;
 /// Inefficient paths the human report lists.
 const PATHS: usize = 10;
-
-fn counts(findings: &[Finding]) -> (usize, usize, usize) {
-    let of = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
-    (
-        of(Severity::Error),
-        of(Severity::Warning),
-        of(Severity::Info),
-    )
-}
-
-fn plural(n: usize, word: &str) -> String {
-    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
-}
 
 /// A bar of `part / whole` in [`BAR`] cells; any part above zero shows at least one cell.
 pub fn bar(part: u64, whole: u64) -> String {
@@ -56,13 +44,7 @@ fn percent(ratio: f64) -> String {
 
 /// The report as a person reads it.
 pub fn human(report: &ImageReport, colour: bool) -> String {
-    let paint = |code: &str, text: &str| {
-        if colour {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
-    };
+    let paint = |code: &str, text: &str| super::paint(colour, code, text);
     let mut out = String::new();
     let tags = if report.tags.is_empty() {
         String::new()
@@ -197,36 +179,15 @@ pub fn human(report: &ImageReport, colour: bool) -> String {
     }
     let _ = writeln!(out, "{packages}\n");
     for f in &report.findings {
-        let severity = match f.severity {
-            Severity::Error => paint("31", "error  "),
-            Severity::Warning => paint("33", "warning"),
-            Severity::Info => paint("36", "info   "),
-        };
-        let _ = writeln!(out, "  {severity}  {}  {}: {}", f.rule, f.object, f.message);
-        let _ = writeln!(
-            out,
-            "                  {}",
-            paint("2", &format!("fix: {}", f.hint))
-        );
+        write_finding(&mut out, "", 18, f, colour);
     }
-    let (errors, warnings, infos) = counts(&report.findings);
-    if report.findings.is_empty() {
-        let _ = writeln!(out, "{}", paint("32", "no findings"));
-    } else {
-        let _ = writeln!(
-            out,
-            "{}, {}, {}",
-            plural(errors, "error"),
-            plural(warnings, "warning"),
-            plural(infos, "note")
-        );
-    }
+    let _ = writeln!(out, "{}", findings_summary(&report.findings, colour));
     out
 }
 
 /// The whole report, plus a summary of the findings.
 pub fn json(report: &ImageReport) -> String {
-    let (errors, warnings, infos) = counts(&report.findings);
+    let (errors, warnings, infos) = severity_counts(&report.findings);
     let mut value = serde_json::to_value(report).unwrap_or_default();
     value["summary"] = json!({"errors": errors, "warnings": warnings, "infos": infos});
     serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
@@ -249,6 +210,7 @@ mod tests {
     use super::*;
     use crate::image::testing::{Image, Layer, Layout};
     use crate::image::{self, Options};
+    use crate::report::assert_contains_all;
 
     fn report(image: &Image) -> ImageReport {
         let dir = tempfile::tempdir().unwrap();
@@ -284,26 +246,19 @@ mod tests {
     #[test]
     fn human_has_the_layer_table_dive_figures_and_findings() {
         let text = human(&sample(), false);
-        assert!(
-            text.contains("docker-archive  linux/amd64  example/app:1.0"),
-            "{text}"
+        assert_contains_all(
+            &text,
+            &[
+                "docker-archive  linux/amd64  example/app:1.0",
+                "    1     1.5 kB  ██████████     1.5 kB       2        0        0  ADD rootfs.tar /",
+                "RUN rm b && touch a",
+                "efficiency 40.0 % · wasted 2.5 kB · user wasted 250.0 %",
+                "FAIL lowestEfficiency 0.9",
+                "      2     2.0 kB  /a",
+                "error    DI001  config User: no USER is set",
+                "fix: add a user",
+            ],
         );
-        assert!(
-            text.contains("    1     1.5 kB  ██████████     1.5 kB       2        0        0  ADD rootfs.tar /"),
-            "{text}"
-        );
-        assert!(text.contains("RUN rm b && touch a"), "{text}");
-        assert!(
-            text.contains("efficiency 40.0 % · wasted 2.5 kB · user wasted 250.0 %"),
-            "{text}"
-        );
-        assert!(text.contains("FAIL lowestEfficiency 0.9"), "{text}");
-        assert!(text.contains("      2     2.0 kB  /a"), "{text}");
-        assert!(
-            text.contains("error    DI001  config User: no USER is set"),
-            "{text}"
-        );
-        assert!(text.contains("fix: add a user"), "{text}");
         assert!(text.ends_with("3 errors, 1 warning, 0 notes\n"), "{text}");
         assert!(human(&sample(), true).contains("\x1b[31mFAIL"));
     }

@@ -473,6 +473,11 @@ mod tests {
         assert!(not_a_name("localhost") && not_a_name("10.0.0.3") && !not_a_name("mongodb"));
     }
 
+    /// The app's environment naming the database by its Service.
+    fn by_service_name() -> serde_json::Value {
+        serde_json::json!([{"name": "MONGODB_HOST", "value": "mongodb"}])
+    }
+
     fn cluster_with(env: serde_json::Value, helper: HelperRun) -> ScriptedCluster {
         ScriptedCluster::new("kind-kind").with(|s| {
             s.templates.insert(
@@ -498,13 +503,7 @@ mod tests {
         let stack = crate::demo::start("127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
-        let target = target(cluster_with(
-            serde_json::json!([{"name": "MONGODB_HOST", "value": "mongodb"}]),
-            HelperRun {
-                exit_code: Some(0),
-                output: "deploycheck: connected to mongodb:27017".into(),
-            },
-        ));
+        let target = target(cluster_with(by_service_name(), connected()));
         let outcome = service_name(&target, &stack.url).await;
         assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
         assert!(
@@ -529,11 +528,7 @@ mod tests {
             exit_code: Some(1),
             output: "deploycheck: could not connect to mongodb:27017".into(),
         };
-        let cluster = cluster_with(
-            serde_json::json!([{"name": "MONGODB_HOST", "value": "mongodb"}]),
-            refused.clone(),
-        )
-        .with(|s| {
+        let cluster = cluster_with(by_service_name(), refused.clone()).with(|s| {
             s.helper_runs.push_back(HelperRun {
                 exit_code: Some(0),
                 output: "deploycheck: connected".into(),
@@ -559,10 +554,7 @@ mod tests {
         );
 
         // On a remote context nothing is added to the app's pods: the failure stands.
-        let mut cluster = cluster_with(
-            serde_json::json!([{"name": "MONGODB_HOST", "value": "mongodb"}]),
-            refused,
-        );
+        let mut cluster = cluster_with(by_service_name(), refused);
         cluster.context = "gke_prod".into();
         let remote = super::super::tests::target(cluster);
         let outcome = service_name(&remote, &stack.url).await;
@@ -578,6 +570,41 @@ mod tests {
         first_pause: Duration::from_millis(50),
         max_pause: Duration::from_millis(100),
     };
+
+    /// Pauses of milliseconds in a window no test outlasts: every scripted retry is made.
+    const PATIENT: Retry = Retry {
+        window: Duration::from_secs(10),
+        first_pause: Duration::from_millis(1),
+        max_pause: Duration::from_millis(5),
+    };
+
+    /// The helper's run when the database's port answers.
+    fn connected() -> HelperRun {
+        HelperRun {
+            exit_code: Some(0),
+            output: "deploycheck: connected to mongodb:27017".into(),
+        }
+    }
+
+    /// Mismatch `index` of the outcome says `text`.
+    #[track_caller]
+    fn assert_mismatch(outcome: &ScenarioOutcome, index: usize, text: &str) {
+        assert!(
+            outcome.mismatches[index].contains(text),
+            "{:?}",
+            outcome.mismatches
+        );
+    }
+
+    /// The outcome fails with exactly one mismatch: that one.
+    #[track_caller]
+    fn sole_mismatch(outcome: &ScenarioOutcome) -> &str {
+        assert_eq!(outcome.verdict, Verdict::Fail, "{outcome:?}");
+        let [mismatch] = &outcome.mismatches[..] else {
+            panic!("{:?}", outcome.mismatches);
+        };
+        mismatch
+    }
 
     fn bad_address(host: &str) -> HelperRun {
         HelperRun {
@@ -598,16 +625,8 @@ mod tests {
         ));
         let outcome = service_name_within(&target, &url, QUICK).await;
         assert_eq!(outcome.verdict, Verdict::Fail);
-        assert!(
-            outcome.mismatches[0].contains("connects to `localhost`, not a Service name"),
-            "{:?}",
-            outcome.mismatches
-        );
-        assert!(
-            outcome.mismatches[1].contains("POST /data failed"),
-            "{:?}",
-            outcome.mismatches
-        );
+        assert_mismatch(&outcome, 0, "connects to `localhost`, not a Service name");
+        assert_mismatch(&outcome, 1, "POST /data failed");
 
         let target = super::super::tests::target(
             cluster_with(
@@ -617,16 +636,8 @@ mod tests {
             .with(|s| s.helper_runs.extend(vec![bad_address("mongo-db"); 4])),
         );
         let outcome = service_name_within(&target, &url, QUICK).await;
-        assert!(
-            outcome.mismatches[0].contains("`mongo-db` is not a Service in namespace `ns`"),
-            "{:?}",
-            outcome.mismatches
-        );
-        assert!(
-            outcome.mismatches[1].contains("does not resolve inside the cluster"),
-            "{:?}",
-            outcome.mismatches
-        );
+        assert_mismatch(&outcome, 0, "`mongo-db` is not a Service in namespace `ns`");
+        assert_mismatch(&outcome, 1, "does not resolve inside the cluster");
     }
 
     #[test]
@@ -639,52 +650,27 @@ mod tests {
     #[tokio::test]
     async fn a_negative_dns_answer_cached_for_a_while_is_waited_out() {
         let url = app_failing_first(0).await;
-        let cluster = cluster_with(
-            serde_json::json!([{"name": "MONGODB_HOST", "value": "mongodb"}]),
-            bad_address("mongodb"),
-        )
-        .with(|s| {
+        let cluster = cluster_with(by_service_name(), bad_address("mongodb")).with(|s| {
             s.helper_runs.push_back(bad_address("mongodb"));
-            s.helper_runs.push_back(HelperRun {
-                exit_code: Some(0),
-                output: "deploycheck: connected to mongodb:27017".into(),
-            });
+            s.helper_runs.push_back(connected());
         });
         let target = target(cluster);
-        let patient = Retry {
-            window: Duration::from_secs(10),
-            first_pause: Duration::from_millis(1),
-            max_pause: Duration::from_millis(5),
-        };
-        let outcome = service_name_within(&target, &url, patient).await;
-        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
-        assert!(
-            outcome
-                .detail
-                .contains("from a pod in the namespace `mongodb` resolves (resolved after 0.")
-                && outcome
-                    .detail
-                    .contains(" s and 3 lookups: a negative DNS answer was cached) and port 27017"),
-            "{}",
-            outcome.detail
-        );
+        let outcome = service_name_within(&target, &url, PATIENT).await;
+        let resolved = "from a pod in the namespace `mongodb` resolves (resolved after 0.";
+        let cached = " s and 3 lookups: a negative DNS answer was cached) and port 27017";
+        crate::testing::assert_says(&outcome, Verdict::Pass, resolved);
+        crate::testing::assert_said(&outcome, cached);
         assert_eq!(target.cluster.calls(), ["helper busybox:1.36"; 3]);
     }
 
     #[tokio::test]
     async fn a_name_that_never_resolves_fails_after_the_window_with_the_last_answer() {
         let url = app_failing_first(0).await;
-        let cluster = cluster_with(
-            serde_json::json!([{"name": "MONGODB_HOST", "value": "mongodb"}]),
-            bad_address("mongodb"),
-        )
-        .with(|s| s.helper_runs.extend(vec![bad_address("mongodb"); 4]));
+        let cluster = cluster_with(by_service_name(), bad_address("mongodb"))
+            .with(|s| s.helper_runs.extend(vec![bad_address("mongodb"); 4]));
         let target = target(cluster);
         let outcome = service_name_within(&target, &url, QUICK).await;
-        assert_eq!(outcome.verdict, Verdict::Fail, "{outcome:?}");
-        let [mismatch] = &outcome.mismatches[..] else {
-            panic!("{:?}", outcome.mismatches);
-        };
+        let mismatch = sole_mismatch(&outcome);
         assert!(
             mismatch
                 .starts_with("`mongodb` does not resolve inside the cluster: still not after 0.")
@@ -732,41 +718,17 @@ mod tests {
     #[tokio::test]
     async fn the_first_write_is_retried_while_the_apps_own_lookup_is_cached() {
         let url = app_failing_first(2).await;
-        let target = target(cluster_with(
-            serde_json::json!([{"name": "MONGODB_HOST", "value": "mongodb"}]),
-            HelperRun {
-                exit_code: Some(0),
-                output: "deploycheck: connected to mongodb:27017".into(),
-            },
-        ));
-        let patient = Retry {
-            window: Duration::from_secs(10),
-            first_pause: Duration::from_millis(1),
-            max_pause: Duration::from_millis(5),
-        };
-        let outcome = service_name_within(&target, &url, patient).await;
-        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
-        assert!(
-            outcome
-                .detail
-                .contains("a write through the app's Service reads back after 0.")
-                && outcome.detail.contains(
-                    " s and 3 tries (the first: POST /data answered 503 Service Unavailable: \
-                     lookup mongodb: no such host; the app's own lookup"
-                ),
-            "{}",
-            outcome.detail
-        );
+        let target = target(cluster_with(by_service_name(), connected()));
+        let outcome = service_name_within(&target, &url, PATIENT).await;
+        let read_back = "a write through the app's Service reads back after 0.";
+        let retried = " s and 3 tries (the first: POST /data answered 503 Service Unavailable: \
+                       lookup mongodb: no such host; the app's own lookup";
+        crate::testing::assert_says(&outcome, Verdict::Pass, read_back);
+        crate::testing::assert_said(&outcome, retried);
 
         // A write that never gets through fails with the last answer.
         let url = app_failing_first(usize::MAX).await;
-        let target = super::super::tests::target(cluster_with(
-            serde_json::json!([{"name": "MONGODB_HOST", "value": "mongodb"}]),
-            HelperRun {
-                exit_code: Some(0),
-                output: "deploycheck: connected to mongodb:27017".into(),
-            },
-        ));
+        let target = super::super::tests::target(cluster_with(by_service_name(), connected()));
         let outcome = service_name_within(&target, &url, QUICK).await;
         assert_eq!(outcome.verdict, Verdict::Fail, "{outcome:?}");
         assert!(
@@ -781,14 +743,7 @@ mod tests {
     async fn a_service_whose_selector_matches_no_pod_is_named_before_the_failed_write() {
         // The forwarder to a Service without endpoints drops the connection: nothing listens.
         let url = crate::testing::closed_url();
-        let cluster = cluster_with(
-            serde_json::json!([{"name": "MONGODB_HOST", "value": "mongodb"}]),
-            HelperRun {
-                exit_code: Some(0),
-                output: "deploycheck: connected to mongodb:27017".into(),
-            },
-        )
-        .with(|s| {
+        let cluster = cluster_with(by_service_name(), connected()).with(|s| {
             s.services.insert(
                 "deploycheck-app".into(),
                 ServiceInfo {
@@ -813,10 +768,7 @@ mod tests {
         });
         let target = target(cluster);
         let outcome = service_name_within(&target, &url, QUICK).await;
-        assert_eq!(outcome.verdict, Verdict::Fail, "{outcome:?}");
-        let [mismatch] = &outcome.mismatches[..] else {
-            panic!("{:?}", outcome.mismatches);
-        };
+        let mismatch = sole_mismatch(&outcome);
         assert!(
             mismatch.starts_with(
                 "Service deploycheck-app has 0 ready endpoints, fewer than 1: its selector \

@@ -422,6 +422,29 @@ mod tests {
         }
     }
 
+    /// What was read about `service` when nothing else was: no endpoints, pods, workload or
+    /// HPA, with one endpoint needed.
+    fn nothing_but(service: &ServiceInfo) -> Observed<'_> {
+        Observed {
+            service,
+            ready: &[],
+            need: 1,
+            matching: &[],
+            whose: "app",
+            profile_pods: &[],
+            workload: None,
+            hpa: None,
+        }
+    }
+
+    /// The reference stack rolled out, but for the workload of `kind` that `state` names.
+    fn rolled_out_but(kind: WorkloadKind, state: WorkloadState) -> ScriptedCluster {
+        ScriptedCluster::new("kind-kind").with(|s| {
+            reference_rolled_out(s);
+            s.workloads.insert((kind, state.name.clone()), state);
+        })
+    }
+
     fn names(names: &[&str]) -> Vec<String> {
         names.iter().map(|n| n.to_string()).collect()
     }
@@ -442,14 +465,8 @@ mod tests {
             ),
         ];
         let text = cause(&Observed {
-            service: &service,
-            ready: &[],
-            need: 1,
-            matching: &[],
-            whose: "app",
             profile_pods: &pods,
-            workload: None,
-            hpa: None,
+            ..nothing_but(&service)
         });
         assert_eq!(
             text,
@@ -472,14 +489,8 @@ mod tests {
             ..workload("web", 2, 0)
         };
         let seen = Observed {
-            service: &service,
-            ready: &[],
-            need: 1,
-            matching: &[],
-            whose: "app",
-            profile_pods: &[],
             workload: Some((WorkloadKind::Deployment, &deployment)),
-            hpa: None,
+            ..nothing_but(&service)
         };
         let text = cause(&seen);
         assert!(
@@ -510,14 +521,13 @@ mod tests {
             ..HpaState::default()
         };
         let seen = Observed {
-            service: &service,
             ready: &names(&["web-a"]),
             need: 2,
             matching: &matching,
-            whose: "app",
             profile_pods: &matching,
             workload: Some((WorkloadKind::Deployment, &deployment)),
             hpa: Some(&hpa),
+            ..nothing_but(&service)
         };
         assert_eq!(
             cause(&seen),
@@ -525,32 +535,26 @@ mod tests {
              matches 1 pod; Deployment web asks for 1 replica and HPA web (min 2) is raising it \
              to 2"
         );
-        // Before the HPA has acted.
+        // Before the HPA has acted; and an HPA aimed at something else, which says nothing
+        // about this Deployment.
         let idle = HpaState {
             desired: 1,
             ..hpa.clone()
         };
-        let text = cause(&Observed {
-            hpa: Some(&idle),
-            ..seen
-        });
-        assert!(
-            text.ends_with("HPA web (min 2) has yet to raise it to 2"),
-            "{text}"
-        );
-        // An HPA aimed at something else says nothing about this Deployment.
         let other = HpaState {
             target: "Deployment/api".into(),
             ..hpa.clone()
         };
-        let text = cause(&Observed {
-            hpa: Some(&other),
-            ..seen
-        });
-        assert!(
-            text.ends_with("Deployment web asks for 1 replica"),
-            "{text}"
-        );
+        for (hpa, end) in [
+            (&idle, "HPA web (min 2) has yet to raise it to 2"),
+            (&other, "Deployment web asks for 1 replica"),
+        ] {
+            let text = cause(&Observed {
+                hpa: Some(hpa),
+                ..seen
+            });
+            assert!(text.ends_with(end), "{text}");
+        }
     }
 
     #[test]
@@ -562,14 +566,12 @@ mod tests {
         let matching = [labelled("web-a", true, &[("app", "web")]), waiting];
         let deployment = workload("web", 2, 1);
         let text = cause(&Observed {
-            service: &service,
             ready: &names(&["web-a"]),
             need: 2,
             matching: &matching,
-            whose: "app",
             profile_pods: &matching,
             workload: Some((WorkloadKind::Deployment, &deployment)),
-            hpa: None,
+            ..nothing_but(&service)
         });
         assert_eq!(
             text,
@@ -592,14 +594,11 @@ mod tests {
             labelled("web-c", true, &[("app", "web")]),
         ];
         let text = cause(&Observed {
-            service: &service,
             ready: &names(&["web-a"]),
             need: 3,
             matching: &matching,
-            whose: "app",
             profile_pods: &all,
-            workload: None,
-            hpa: None,
+            ..nothing_but(&service)
         });
         assert!(
             text.contains("; web-b is Ready but not yet a ready endpoint"),
@@ -618,26 +617,17 @@ mod tests {
     fn enough_endpoints_is_a_plain_count() {
         let service = web(&[("app", "web")]);
         let text = cause(&Observed {
-            service: &service,
             ready: &names(&["web-a", "web-b"]),
             need: 2,
-            matching: &[],
-            whose: "app",
-            profile_pods: &[],
-            workload: None,
-            hpa: None,
+            ..nothing_but(&service)
         });
         assert_eq!(text, "Service web has 2 ready endpoints (web-a, web-b)");
     }
 
     #[tokio::test]
     async fn explain_reads_the_service_its_pods_the_deployment_and_the_hpa() {
-        let cluster = ScriptedCluster::new("kind-kind").with(|s| {
-            reference_rolled_out(s);
-            s.workloads.insert(
-                (WorkloadKind::Deployment, "deploycheck-app".into()),
-                workload("deploycheck-app", 1, 1),
-            );
+        let app = workload("deploycheck-app", 1, 1);
+        let cluster = rolled_out_but(WorkloadKind::Deployment, app).with(|s| {
             s.hpa = [HpaState {
                 name: "deploycheck-app".into(),
                 target: "Deployment/deploycheck-app".into(),
@@ -726,13 +716,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_database_service_is_explained_with_its_statefulset() {
-        let cluster = ScriptedCluster::new("kind-kind").with(|s| {
-            reference_rolled_out(s);
-            s.workloads.insert(
-                (WorkloadKind::StatefulSet, "mongodb".into()),
-                workload("mongodb", 0, 0),
-            );
-        });
+        let cluster = rolled_out_but(WorkloadKind::StatefulSet, workload("mongodb", 0, 0));
         let text = explain(&target(cluster), "mongodb", 1).await;
         assert_eq!(
             text,

@@ -262,9 +262,50 @@ impl Blob {
 /// Files of a layout: name → bytes.
 type Files = Vec<(String, Vec<u8>)>;
 
+/// `text` followed by newlines up to `size` bytes: round sizes make dive's figures exact.
+pub fn padded(text: &str, size: usize) -> Vec<u8> {
+    assert!(text.len() <= size);
+    let mut bytes = text.as_bytes().to_vec();
+    bytes.resize(size, b'\n');
+    bytes
+}
+
+/// An OSV advisory on the PyPI package `package`, affecting it from `introduced` until `fixed`.
+pub fn pypi_advisory(
+    id: &str,
+    alias: &str,
+    summary: &str,
+    package: &str,
+    introduced: &str,
+    fixed: &str,
+) -> Value {
+    json!({
+        "id": id,
+        "aliases": [alias],
+        "summary": summary,
+        "affected": [{
+            "package": {"ecosystem": "PyPI", "name": package},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": introduced}, {"fixed": fixed}]}],
+        }],
+    })
+}
+
 impl Image {
     pub fn new() -> Image {
         Image::default()
+    }
+
+    /// A distroless-style app: one executable, a sticky `/tmp`, a non-root user, nothing to
+    /// find.
+    pub fn minimal() -> Image {
+        Image::new()
+            .layer(
+                Layer::new("COPY /out/app /app")
+                    .file_mode("app", vec![0x7f, b'E', b'L', b'F'], 0o755)
+                    .dir_mode("tmp", 0o1777),
+            )
+            .user("65532:65532")
+            .expose("5000/tcp")
     }
 
     pub fn layer(mut self, layer: Layer) -> Image {

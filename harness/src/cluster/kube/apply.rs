@@ -222,7 +222,16 @@ mod tests {
 
     #[test]
     fn reapplicable_strips_what_the_server_owns_and_keeps_the_rest() {
-        let live = serde_json::json!({
+        let claim = json!({
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data"},
+            "spec": {"accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}}}
+        });
+        let mut live_claim = claim.clone();
+        live_claim["status"] = json!({"phase": "Pending"});
+        let live = json!({
             "apiVersion": "apps/v1",
             "kind": "StatefulSet",
             "metadata": {
@@ -242,20 +251,13 @@ mod tests {
             "spec": {
                 "replicas": 3,
                 "serviceName": "mongo",
-                "volumeClaimTemplates": [{
-                    "apiVersion": "v1",
-                    "kind": "PersistentVolumeClaim",
-                    "metadata": {"name": "data"},
-                    "spec": {"accessModes": ["ReadWriteOnce"],
-                        "resources": {"requests": {"storage": "1Gi"}}},
-                    "status": {"phase": "Pending"}
-                }]
+                "volumeClaimTemplates": [live_claim]
             },
             "status": {"replicas": 3, "readyReplicas": 3}
         });
         assert_eq!(
             reapplicable(live),
-            serde_json::json!({
+            json!({
                 "apiVersion": "apps/v1",
                 "kind": "StatefulSet",
                 "metadata": {
@@ -267,13 +269,7 @@ mod tests {
                 "spec": {
                     "replicas": 3,
                     "serviceName": "mongo",
-                    "volumeClaimTemplates": [{
-                        "apiVersion": "v1",
-                        "kind": "PersistentVolumeClaim",
-                        "metadata": {"name": "data"},
-                        "spec": {"accessModes": ["ReadWriteOnce"],
-                            "resources": {"requests": {"storage": "1Gi"}}}
-                    }]
+                    "volumeClaimTemplates": [claim]
                 }
             })
         );

@@ -44,12 +44,9 @@ fn event_info(e: Event) -> EventInfo {
 
 impl KubeCluster {
     pub(super) async fn events(&self, namespace: &str) -> Result<Vec<EventInfo>, ClusterError> {
-        let api: Api<Event> = Api::namespaced(self.client.clone(), namespace);
-        let events = api
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| self.error("listing events", namespace, e))?
-            .items;
+        let events: Vec<Event> = self
+            .list_in(namespace, &ListParams::default(), "listing events")
+            .await?;
         let mut events: Vec<EventInfo> = events.into_iter().map(event_info).collect();
         events.sort_by_key(|e| e.last_seen);
         Ok(events)

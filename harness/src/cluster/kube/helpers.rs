@@ -149,20 +149,14 @@ impl KubeCluster {
         spec: &Ephemeral<'_>,
         deadline: Duration,
     ) -> Result<HelperRun, ClusterError> {
-        let Ephemeral {
-            pod,
-            target_container: container,
-            image,
-            run_as_user,
-            script,
-        } = *spec;
+        let pod = spec.pod;
         let name = format!("deploycheck-{}", suffix());
         let patch = serde_json::json!({"spec": {"ephemeralContainers": [{
             "name": name,
-            "image": image,
-            "command": ["sh", "-c", script],
-            "targetContainerName": container,
-            "securityContext": restricted_security(run_as_user),
+            "image": spec.image,
+            "command": ["sh", "-c", spec.script],
+            "targetContainerName": spec.target_container,
+            "securityContext": restricted_security(spec.run_as_user),
         }]}});
         self.pods_api(namespace)
             .patch_ephemeral_containers(pod, &PatchParams::default(), &Patch::Strategic(patch))

@@ -94,11 +94,8 @@ impl KubeCluster {
         namespace: &str,
         name: &str,
     ) -> Result<Option<HpaState>, ClusterError> {
-        let api: Api<HorizontalPodAutoscaler> = Api::namespaced(self.client.clone(), namespace);
-        api.get_opt(name)
+        self.get_in(namespace, "HPA", name, |hpa| hpa_state(&hpa))
             .await
-            .map(|h| h.as_ref().map(hpa_state))
-            .map_err(|e| self.error(&format!("reading HPA {name}"), namespace, e))
     }
 }
 

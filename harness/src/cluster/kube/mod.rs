@@ -37,8 +37,10 @@ mod workloads;
 
 use std::time::Duration;
 
+use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use kube::Api;
+use kube::api::ListParams;
 
 use super::{
     Cluster, ClusterError, ConfigKind, EndpointCondition, Ephemeral, EventCondition, EventInfo,
@@ -95,6 +97,57 @@ impl KubeCluster {
     fn pods_api(&self, namespace: &str) -> Api<Pod> {
         Api::namespaced(self.client.clone(), namespace)
     }
+
+    /// Every object of kind `K` in the cluster (of every namespace, for a namespaced kind).
+    async fn list_all<K: Readable>(&self, action: &str) -> Result<Vec<K>, ClusterError> {
+        Api::<K>::all(self.client.clone())
+            .list(&ListParams::default())
+            .await
+            .map(|list| list.items)
+            .map_err(|e| self.error(action, "", e))
+    }
+
+    /// The objects of kind `K` in `namespace` that `params` select.
+    async fn list_in<K: Readable<Scope = NamespaceResourceScope>>(
+        &self,
+        namespace: &str,
+        params: &ListParams,
+        action: &str,
+    ) -> Result<Vec<K>, ClusterError> {
+        Api::<K>::namespaced(self.client.clone(), namespace)
+            .list(params)
+            .await
+            .map(|list| list.items)
+            .map_err(|e| self.error(action, namespace, e))
+    }
+
+    /// The object of kind `K` named `name` in `namespace` as `view` sees it; `None` when there
+    /// is none. An error names the kind as `what` (`HPA`, `Secret`).
+    async fn get_in<K: Readable<Scope = NamespaceResourceScope>, V>(
+        &self,
+        namespace: &str,
+        what: impl std::fmt::Display,
+        name: &str,
+        view: impl FnOnce(K) -> V,
+    ) -> Result<Option<V>, ClusterError> {
+        Api::<K>::namespaced(self.client.clone(), namespace)
+            .get_opt(name)
+            .await
+            .map(|object| object.map(view))
+            .map_err(|e| self.error(&format!("reading {what} {name}"), namespace, e))
+    }
+}
+
+/// What a kind needs for [`KubeCluster::list_all`], [`KubeCluster::list_in`] and
+/// [`KubeCluster::get_in`]: every k8s-openapi type has it.
+trait Readable:
+    kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned
+{
+}
+
+impl<K> Readable for K where
+    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned
+{
 }
 
 /// An error and its causes on one line (`a: b: c`), which is where kube hides the useful part.
@@ -200,6 +253,13 @@ mod tests {
     use super::testing::{delete, get, mocked, scripted};
     use super::*;
 
+    /// An error's text begins with `start` and names `part`.
+    #[track_caller]
+    fn assert_says(text: &str, start: &str, part: &str) {
+        assert!(text.starts_with(start), "{text}");
+        assert!(text.contains(part), "{text}");
+    }
+
     #[tokio::test]
     async fn an_api_error_names_the_action_and_namespace() {
         let message = "pods \"web-1\" is forbidden: User \"ci\" cannot delete resource \"pods\"";
@@ -208,8 +268,7 @@ mod tests {
         let call = async |c: &KubeCluster| Cluster::delete_pod(c, "shop", "web-1").await;
         let error = scripted(script, call).await.unwrap_err().to_string();
         let forbidden = "deleting pod web-1 in namespace `shop` is forbidden";
-        assert!(error.starts_with(forbidden), "{error}");
-        assert!(error.contains("forbidden"), "{error}");
+        assert_says(&error, forbidden, "forbidden");
     }
 
     #[tokio::test]
@@ -223,8 +282,7 @@ mod tests {
         assert!(matches!(error, ClusterError::Forbidden { .. }), "{error:?}");
         let text = error.to_string();
         let listing = "listing pods app=web in namespace `shop` is forbidden: pods is forbidden";
-        assert!(text.starts_with(listing), "{text}");
-        assert!(text.contains("is forbidden"), "{text}");
+        assert_says(&text, listing, "is forbidden");
     }
 
     #[tokio::test]
@@ -237,8 +295,7 @@ mod tests {
         assert!(unreachable, "{error:?}");
         let text = error.to_string();
         let context = "cannot reach the cluster of context `kind-test`";
-        assert!(text.starts_with(context), "{text}");
-        assert!(text.contains("Connection refused"), "{text}");
+        assert_says(&text, context, "Connection refused");
     }
 
     #[tokio::test]

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use kube::api::{DeleteParams, ListParams};
 use kube::runtime::watcher;
 
@@ -29,20 +29,12 @@ pub fn pod_state(pod: &Pod) -> PodState {
         deleting: pod.metadata.deletion_timestamp.is_some(),
         restarts: containers.iter().map(|c| c.restart_count).sum(),
         qos_class: status.and_then(|s| s.qos_class.clone()).unwrap_or_default(),
-        waiting: containers
-            .iter()
-            .filter_map(|c| {
-                let reason = c.state.as_ref()?.waiting.as_ref()?.reason.clone()?;
-                Some(format!("{}: {reason}", c.name))
-            })
-            .collect(),
-        last_terminated: containers
-            .iter()
-            .filter_map(|c| {
-                let reason = c.last_state.as_ref()?.terminated.as_ref()?.reason.clone()?;
-                Some(format!("{}: {reason}", c.name))
-            })
-            .collect(),
+        waiting: reasons(&containers, |c| {
+            c.state.as_ref()?.waiting.as_ref()?.reason.clone()
+        }),
+        last_terminated: reasons(&containers, |c| {
+            c.last_state.as_ref()?.terminated.as_ref()?.reason.clone()
+        }),
         claims: pod
             .spec
             .as_ref()
@@ -79,7 +71,16 @@ pub fn pod_state(pod: &Pod) -> PodState {
     }
 }
 
-fn container_info(status: &k8s_openapi::api::core::v1::ContainerStatus) -> ContainerInfo {
+/// `container: reason` for each container that `reason_of` finds a reason in.
+fn reasons(
+    containers: &[ContainerStatus],
+    reason_of: impl Fn(&ContainerStatus) -> Option<String>,
+) -> Vec<String> {
+    let reason = |c: &ContainerStatus| Some(format!("{}: {}", c.name, reason_of(c)?));
+    containers.iter().filter_map(reason).collect()
+}
+
+fn container_info(status: &ContainerStatus) -> ContainerInfo {
     let waiting = status.state.as_ref().and_then(|s| s.waiting.as_ref());
     let last = status
         .last_state
@@ -108,12 +109,10 @@ impl KubeCluster {
         namespace: &str,
         selector: &str,
     ) -> Result<Vec<PodState>, ClusterError> {
-        let list = self
-            .pods_api(namespace)
-            .list(&ListParams::default().labels(selector))
-            .await
-            .map_err(|e| self.error(&format!("listing pods {selector}"), namespace, e))?;
-        Ok(list.items.iter().map(pod_state).collect())
+        let matching = ListParams::default().labels(selector);
+        let listing = format!("listing pods {selector}");
+        let pods: Vec<Pod> = self.list_in(namespace, &matching, &listing).await?;
+        Ok(pods.iter().map(pod_state).collect())
     }
 
     pub(super) async fn delete_pod(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {

@@ -1,9 +1,10 @@
 //! Reads of what surrounds the namespace, for preflight and fail-fast verdicts: the server
 //! version, StorageClasses, nodes, Secret and ConfigMap keys, PersistentVolumeClaims.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Secret};
 use k8s_openapi::api::storage::v1::StorageClass;
-use kube::Api;
 use kube::api::ListParams;
 
 use super::KubeCluster;
@@ -31,12 +32,15 @@ pub fn node_info(node: &Node) -> NodeInfo {
     }
 }
 
-/// The keys of an object's two maps (data and stringData, data and binaryData), sorted, once.
-fn sorted_keys(
-    first: impl Iterator<Item = String>,
-    second: impl Iterator<Item = String>,
+/// The keys of an object's two maps (data and stringData, data and binaryData), sorted, once;
+/// an unset map has none.
+fn sorted_keys<A, B>(
+    first: Option<BTreeMap<String, A>>,
+    second: Option<BTreeMap<String, B>>,
 ) -> Vec<String> {
-    let keys: std::collections::BTreeSet<String> = first.chain(second).collect();
+    let first = first.into_iter().flat_map(BTreeMap::into_keys);
+    let second = second.into_iter().flat_map(BTreeMap::into_keys);
+    let keys: BTreeSet<String> = first.chain(second).collect();
     keys.into_iter().collect()
 }
 
@@ -56,13 +60,8 @@ impl KubeCluster {
     }
 
     pub(super) async fn storage_classes(&self) -> Result<Vec<StorageClassInfo>, ClusterError> {
-        let api: Api<StorageClass> = Api::all(self.client.clone());
-        let list = api
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| self.error("listing StorageClasses", "", e))?;
-        Ok(list
-            .items
+        let classes: Vec<StorageClass> = self.list_all("listing StorageClasses").await?;
+        Ok(classes
             .into_iter()
             .map(|class| StorageClassInfo {
                 default: class
@@ -78,12 +77,8 @@ impl KubeCluster {
     }
 
     pub(super) async fn nodes(&self) -> Result<Vec<NodeInfo>, ClusterError> {
-        let api: Api<Node> = Api::all(self.client.clone());
-        let list = api
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| self.error("listing nodes", "", e))?;
-        Ok(list.items.iter().map(node_info).collect())
+        let nodes: Vec<Node> = self.list_all("listing nodes").await?;
+        Ok(nodes.iter().map(node_info).collect())
     }
 
     pub(super) async fn config_keys(
@@ -92,43 +87,25 @@ impl KubeCluster {
         kind: ConfigKind,
         name: &str,
     ) -> Result<Option<Vec<String>>, ClusterError> {
-        let action = format!("reading {kind} {name}");
         // Keys only: the values are read by the API call but never kept or shown.
-        let keys = match kind {
-            ConfigKind::Secret => Api::<Secret>::namespaced(self.client.clone(), namespace)
-                .get_opt(name)
-                .await
-                .map(|s| {
-                    s.map(|s| {
-                        sorted_keys(
-                            s.data.unwrap_or_default().into_keys(),
-                            s.string_data.unwrap_or_default().into_keys(),
-                        )
-                    })
-                }),
-            ConfigKind::ConfigMap => Api::<ConfigMap>::namespaced(self.client.clone(), namespace)
-                .get_opt(name)
-                .await
-                .map(|c| {
-                    c.map(|c| {
-                        sorted_keys(
-                            c.data.unwrap_or_default().into_keys(),
-                            c.binary_data.unwrap_or_default().into_keys(),
-                        )
-                    })
-                }),
-        };
-        keys.map_err(|e| self.error(&action, namespace, e))
+        match kind {
+            ConfigKind::Secret => {
+                let keys = |s: Secret| sorted_keys(s.data, s.string_data);
+                self.get_in(namespace, kind, name, keys).await
+            }
+            ConfigKind::ConfigMap => {
+                let keys = |c: ConfigMap| sorted_keys(c.data, c.binary_data);
+                self.get_in(namespace, kind, name, keys).await
+            }
+        }
     }
 
     pub(super) async fn pvcs(&self, namespace: &str) -> Result<Vec<PvcState>, ClusterError> {
-        let api: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), namespace);
-        let list = api
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| self.error("listing PersistentVolumeClaims", namespace, e))?;
-        Ok(list
-            .items
+        let listing = "listing PersistentVolumeClaims";
+        let claims: Vec<PersistentVolumeClaim> = self
+            .list_in(namespace, &ListParams::default(), listing)
+            .await?;
+        Ok(claims
             .iter()
             .map(|pvc| PvcState {
                 name: pvc.metadata.name.clone().unwrap_or_default(),

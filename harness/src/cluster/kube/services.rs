@@ -28,38 +28,41 @@ pub fn ready_pods<'a>(slices: impl IntoIterator<Item = &'a EndpointSlice>) -> Ve
     pods
 }
 
+/// Our view of a Service.
+fn service_info(service: Service) -> ServiceInfo {
+    let spec = service.spec.unwrap_or_default();
+    ServiceInfo {
+        name: service.metadata.name.unwrap_or_default(),
+        kind: spec.type_.unwrap_or_else(|| "ClusterIP".into()),
+        ports: spec.ports.iter().flatten().map(|p| p.port).collect(),
+        headless: spec.cluster_ip.as_deref() == Some("None"),
+        target_ports: spec
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| match &p.target_port {
+                Some(IntOrString::Int(port)) => port.to_string(),
+                Some(IntOrString::String(name)) => name.clone(),
+                // Unset, it is the port itself.
+                None => p.port.to_string(),
+            })
+            .collect(),
+        selector: spec.selector.unwrap_or_default(),
+    }
+}
+
+/// The label selector of a Service's EndpointSlices.
+fn service_name_label(service: &str) -> String {
+    format!("kubernetes.io/service-name={service}")
+}
+
 impl KubeCluster {
     pub(super) async fn service(
         &self,
         namespace: &str,
         name: &str,
     ) -> Result<Option<ServiceInfo>, ClusterError> {
-        let api: Api<Service> = Api::namespaced(self.client.clone(), namespace);
-        let service = api
-            .get_opt(name)
-            .await
-            .map_err(|e| self.error(&format!("reading Service {name}"), namespace, e))?;
-        Ok(service.map(|s| {
-            let spec = s.spec.unwrap_or_default();
-            ServiceInfo {
-                name: s.metadata.name.unwrap_or_default(),
-                kind: spec.type_.unwrap_or_else(|| "ClusterIP".into()),
-                ports: spec.ports.iter().flatten().map(|p| p.port).collect(),
-                headless: spec.cluster_ip.as_deref() == Some("None"),
-                target_ports: spec
-                    .ports
-                    .iter()
-                    .flatten()
-                    .map(|p| match &p.target_port {
-                        Some(IntOrString::Int(port)) => port.to_string(),
-                        Some(IntOrString::String(name)) => name.clone(),
-                        // Unset, it is the port itself.
-                        None => p.port.to_string(),
-                    })
-                    .collect(),
-                selector: spec.selector.unwrap_or_default(),
-            }
-        }))
+        self.get_in(namespace, "Service", name, service_info).await
     }
 
     pub(super) async fn ready_endpoints(
@@ -67,12 +70,10 @@ impl KubeCluster {
         namespace: &str,
         service: &str,
     ) -> Result<Vec<String>, ClusterError> {
-        let api: Api<EndpointSlice> = Api::namespaced(self.client.clone(), namespace);
-        let slices = api
-            .list(&ListParams::default().labels(&format!("kubernetes.io/service-name={service}")))
-            .await
-            .map_err(|e| self.error(&format!("listing endpoints of {service}"), namespace, e))?;
-        Ok(ready_pods(&slices.items))
+        let of_service = ListParams::default().labels(&service_name_label(service));
+        let listing = format!("listing endpoints of {service}");
+        let slices: Vec<EndpointSlice> = self.list_in(namespace, &of_service, &listing).await?;
+        Ok(ready_pods(&slices))
     }
 
     pub(super) async fn wait_endpoints(
@@ -85,8 +86,7 @@ impl KubeCluster {
         let watched = WatchedList {
             action: format!("watching endpoints of {service}"),
             namespace,
-            config: watcher::Config::default()
-                .labels(&format!("kubernetes.io/service-name={service}")),
+            config: watcher::Config::default().labels(&service_name_label(service)),
             // A Service may have several slices: keep each by name, judge their union.
             key: |slice: &EndpointSlice| slice.metadata.name.clone().unwrap_or_default(),
             view: |slice: EndpointSlice| slice,
@@ -104,13 +104,8 @@ impl KubeCluster {
     }
 
     pub(super) async fn node_ports_in_use(&self) -> Result<Vec<NodePortUse>, ClusterError> {
-        let api: Api<Service> = Api::all(self.client.clone());
-        let list = api
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| self.error("listing Services of every namespace", "", e))?;
-        Ok(list
-            .items
+        let services: Vec<Service> = self.list_all("listing Services of every namespace").await?;
+        Ok(services
             .iter()
             .flat_map(|s| {
                 let service = format!(

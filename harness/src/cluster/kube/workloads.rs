@@ -232,13 +232,7 @@ impl KubeCluster {
         kind: WorkloadKind,
         name: &str,
     ) -> Result<Option<WorkloadState>, ClusterError> {
-        with_workload_type!(kind, K => {
-            self.workloads::<K>(namespace)
-                .get_opt(name)
-                .await
-                .map(|object| object.as_ref().map(Workload::state))
-        })
-        .map_err(|e| self.error(&format!("reading {kind} {name}"), namespace, e))
+        with_workload_type!(kind, K => self.get_in(namespace, kind, name, |w: K| w.state()).await)
     }
 
     pub(super) async fn wait_workload(
@@ -260,13 +254,8 @@ impl KubeCluster {
         kind: WorkloadKind,
         name: &str,
     ) -> Result<Option<PodTemplateSpec>, ClusterError> {
-        with_workload_type!(kind, K => {
-            self.workloads::<K>(namespace)
-                .get_opt(name)
-                .await
-                .map(|object| object.and_then(Workload::into_template))
-        })
-        .map_err(|e| self.error(&format!("reading {kind} {name}"), namespace, e))
+        with_workload_type!(kind, K => self.get_in(namespace, kind, name, K::into_template).await)
+            .map(Option::flatten)
     }
 
     pub(super) async fn scale(

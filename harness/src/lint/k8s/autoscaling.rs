@@ -3,7 +3,7 @@
 
 use super::{Manifests, container_name, containers, push};
 use crate::findings::{Finding, Rule};
-use crate::manifest::Object;
+use crate::manifest::{Object, of_kind};
 use crate::yaml::Node;
 
 rule!(
@@ -53,10 +53,7 @@ pub const RULES: [Rule; 5] = [
 /// DC030, DC031, DC032, DC033, for every HorizontalPodAutoscaler.
 pub(super) fn hpas(m: &Manifests, out: &mut Vec<Finding>) {
     let (objects, workloads) = (m.objects, &m.workloads);
-    for hpa in objects
-        .iter()
-        .filter(|o| o.kind == "HorizontalPodAutoscaler")
-    {
+    for hpa in of_kind(objects, "HorizontalPodAutoscaler") {
         let spec = hpa.node.get("spec");
         let target = spec.and_then(|s| s.get("scaleTargetRef"));
         let kind = target
@@ -158,10 +155,7 @@ pub(super) fn hpas(m: &Manifests, out: &mut Vec<Finding>) {
 /// DC034: a Deployment or StatefulSet that an HPA scales must leave `spec.replicas` to the HPA.
 pub(super) fn hpa_owned_replicas(m: &Manifests, out: &mut Vec<Finding>) {
     let objects = m.objects;
-    let hpas: Vec<&Object> = objects
-        .iter()
-        .filter(|o| o.kind == "HorizontalPodAutoscaler")
-        .collect();
+    let hpas: Vec<&Object> = of_kind(objects, "HorizontalPodAutoscaler").collect();
     for workload in objects
         .iter()
         .filter(|o| matches!(o.kind.as_str(), "Deployment" | "StatefulSet"))

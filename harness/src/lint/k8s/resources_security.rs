@@ -132,37 +132,26 @@ pub(super) fn resource_bounds(m: &Manifests, c: &Container, out: &mut Vec<Findin
         return;
     };
     let bounds = &m.profile.app.resources;
-    if let (Some(cpu), Some(max)) = (
-        limits.get("cpu").and_then(Node::scalar_text),
-        cpu_millis(&bounds.max_limits_cpu),
-    ) && cpu_millis(&cpu).is_some_and(|c| c > max)
-    {
-        push(
-            out,
-            &RESOURCES_BOUNDS,
-            object,
-            limits.line,
-            format!(
-                "container `{name}` limits.cpu {cpu} exceeds the profile's {}",
-                bounds.max_limits_cpu
-            ),
-        );
-    }
-    if let (Some(memory), Some(max)) = (
-        limits.get("memory").and_then(Node::scalar_text),
-        memory_bytes(&bounds.max_limits_memory),
-    ) && memory_bytes(&memory).is_some_and(|m| m > max)
-    {
-        push(
-            out,
-            &RESOURCES_BOUNDS,
-            object,
-            limits.line,
-            format!(
-                "container `{name}` limits.memory {memory} exceeds the profile's {}",
-                bounds.max_limits_memory
-            ),
-        );
+    for (key, bound, parse) in [
+        (
+            "cpu",
+            &bounds.max_limits_cpu,
+            cpu_millis as fn(&str) -> Option<u64>,
+        ),
+        ("memory", &bounds.max_limits_memory, memory_bytes),
+    ] {
+        if let (Some(limit), Some(ceiling)) =
+            (limits.get(key).and_then(Node::scalar_text), parse(bound))
+            && parse(&limit).is_some_and(|l| l > ceiling)
+        {
+            push(
+                out,
+                &RESOURCES_BOUNDS,
+                object,
+                limits.line,
+                format!("container `{name}` limits.{key} {limit} exceeds the profile's {bound}"),
+            );
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::{Container, Manifests, database_containers, match_labels, push, selects};
 use crate::findings::{Finding, Rule};
-use crate::manifest::Object;
+use crate::manifest::{Object, of_kind};
 use crate::yaml::Node;
 
 rule!(
@@ -133,14 +133,8 @@ pub(super) fn database_statefulset(m: &Manifests, out: &mut Vec<Finding>) {
 /// DC070, DC071: the app Deployment keeps two replicas and a PodDisruptionBudget.
 pub(super) fn availability(m: &Manifests, out: &mut Vec<Finding>) {
     let (objects, workloads) = (m.objects, &m.workloads);
-    let hpas: Vec<&Object> = objects
-        .iter()
-        .filter(|o| o.kind == "HorizontalPodAutoscaler")
-        .collect();
-    let pdbs: Vec<&Object> = objects
-        .iter()
-        .filter(|o| o.kind == "PodDisruptionBudget")
-        .collect();
+    let hpas: Vec<&Object> = of_kind(objects, "HorizontalPodAutoscaler").collect();
+    let pdbs: Vec<&Object> = of_kind(objects, "PodDisruptionBudget").collect();
     for w in workloads
         .iter()
         .filter(|w| w.is_app && w.object.kind == "Deployment")

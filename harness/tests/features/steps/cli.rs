@@ -2,23 +2,19 @@
 //! Goose installs process-wide handlers, so each load gets a process of its own, and the
 //! command a user types is what gets exercised.
 
+#[path = "../../support/deploycheck_process.rs"]
+mod deploycheck_process;
+
 use std::process::Output;
 
 use cucumber::{then, when};
 use serde_json::Value;
 
 use super::DeployWorld;
+use deploycheck_process::deploycheck_within;
 
 async fn deploycheck(args: &[&str]) -> Output {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_deploycheck"));
-    command
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("MONGODB_URI");
-    tokio::time::timeout(std::time::Duration::from_secs(300), command.output())
-        .await
-        .expect("deploycheck finishes")
-        .expect("deploycheck runs")
+    deploycheck_within(std::time::Duration::from_secs(300), args).await
 }
 
 /// Runs `deploycheck ARGS --json FILE` and keeps the JSON report.
