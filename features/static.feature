@@ -49,6 +49,8 @@ Feature: Manifests and Dockerfiles, checked without a cluster
       | no readiness probe                        | DC010         |
       | liveness probe on an undeclared port      | DC011         |
       | liveness and readiness are the same check | DC012         |
+      | liveness probe on the data route          | DC013         |
+      | liveness probe runs a database client against the database | DC013 |
       | no limits                                 | DC020         |
       | CPU limit below the request               | DC021         |
       | memory limit beyond the profile's bound   | DC022         |

@@ -10,17 +10,16 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+fn content_type(response: &reqwest::Response) -> &str {
+    response.headers()["content-type"].to_str().unwrap()
+}
+
 #[tokio::test]
 async fn greeting_is_plain_text_with_the_current_utc_time() {
     let app = TestApp::start().await;
     let response = app.get("/").await;
     assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
+    assert!(content_type(&response).starts_with("text/plain"));
     let text = response.text().await.unwrap();
     let stamp = text
         .split_whitespace()
@@ -44,12 +43,7 @@ async fn post_then_get_round_trip_keeps_order_and_hides_ids() {
             .post_json(&json!({"n": n, "nested": {"list": [1, "two", null, 3.5]}}))
             .await;
         assert_eq!(response.status(), 201);
-        assert!(
-            response.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("application/json")
-        );
+        assert!(content_type(&response).starts_with("application/json"));
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["status"], "Data inserted");
         let id = body["id"].as_str().expect("id is a string").to_string();
@@ -127,12 +121,7 @@ async fn health_ready_and_metrics() {
     app.get("/nope").await;
     let metrics = app.get("/metrics").await;
     assert_eq!(metrics.status(), 200);
-    assert!(
-        metrics.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain; version=0.0.4")
-    );
+    assert!(content_type(&metrics).starts_with("text/plain; version=0.0.4"));
     let text = metrics.text().await.unwrap();
     for expected in [
         "http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 1",
@@ -247,10 +236,7 @@ async fn every_bad_input_gets_a_specific_4xx_with_a_json_error_and_stores_nothin
         let response = request.send().await.unwrap();
         assert_eq!(response.status().as_u16(), case.status, "{}", case.name);
         assert!(
-            response.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("application/json"),
+            content_type(&response).starts_with("application/json"),
             "{}",
             case.name
         );

@@ -57,9 +57,21 @@ pub struct CheckReport {
     pub cleanup: String,
     pub interrupted: bool,
     pub seconds: f64,
+    /// Every container restart from the end of `deploy` to the end of the last scenario, each
+    /// with the scenario that saw it and what deploycheck did that explains it, if anything.
+    pub restarts: Vec<ledger::RunRestart>,
 }
 
 impl CheckReport {
+    /// `restarts: 1, all caused by deploycheck (liveness freeze 1)`; `None` when no scenario ran
+    /// after `deploy` (nothing was watched).
+    pub fn restart_summary(&self) -> Option<String> {
+        self.scenarios
+            .iter()
+            .any(|s| s.id != "deploy" && s.verdict != Verdict::Skip)
+            .then(|| ledger::summary(&self.restarts))
+    }
+
     /// Whether the run failed: interrupted, or a scenario failed (or warned, when `strict`).
     /// Skips never fail it: they are reported with their reason.
     pub fn failed(&self, strict: bool) -> bool {
@@ -247,6 +259,19 @@ impl<'r> Progress<'r> {
         (self.report)(Event::Running(id));
     }
 
+    /// Every wanted scenario after `deploy`, none of which can run.
+    fn finish_all_but_deploy(
+        &mut self,
+        options: &CheckOptions,
+        outcome: impl Fn(&'static str) -> ScenarioOutcome,
+    ) {
+        for spec in &scenario::CATALOGUE[1..] {
+            if wanted(options, spec.id) {
+                self.finish(outcome(spec.id), None);
+            }
+        }
+    }
+
     fn finish(&mut self, outcome: ScenarioOutcome, diagnosis: Option<String>) {
         self.finish_at(outcome, diagnosis, Instant::now());
     }
@@ -285,42 +310,23 @@ pub async fn run_scenarios<C: Cluster + Send + 'static>(
     };
     progress.finish(deployed, diagnosis);
     if !rolled_out {
-        for spec in &scenario::CATALOGUE[1..] {
-            if wanted(options, spec.id) {
-                progress.finish(
-                    ScenarioOutcome::skip(spec.id, "the stack did not roll out (see deploy)"),
-                    None,
-                );
-            }
-        }
+        progress.finish_all_but_deploy(options, |id| {
+            ScenarioOutcome::skip(id, "the stack did not roll out (see deploy)")
+        });
         return progress.outcomes;
     }
+    ledger::Tally::start(target).await;
     let profile = &target.profile;
-    let app = Forwarder::start(
-        target.cluster.clone(),
-        &target.namespace,
-        &profile.app.service,
-        profile.app.port,
-    )
-    .await;
-    let database = Forwarder::start(
-        target.cluster.clone(),
-        &target.namespace,
-        &profile.database.service,
-        profile.database.port,
-    )
-    .await;
+    let forward =
+        |service, port| Forwarder::start(target.cluster.clone(), &target.namespace, service, port);
+    let app = forward(&profile.app.service, profile.app.port).await;
+    let database = forward(&profile.database.service, profile.database.port).await;
     let (app, database) = match (app, database) {
         (Ok(app), Ok(database)) => (app, database),
         (Err(error), _) | (_, Err(error)) => {
-            for spec in &scenario::CATALOGUE[1..] {
-                if wanted(options, spec.id) {
-                    progress.finish(
-                        ScenarioOutcome::fail(spec.id, format!("cannot port-forward: {error}")),
-                        None,
-                    );
-                }
-            }
+            progress.finish_all_but_deploy(options, |id| {
+                ScenarioOutcome::fail(id, format!("cannot port-forward: {error}"))
+            });
             return progress.outcomes;
         }
     };
@@ -366,8 +372,9 @@ pub async fn run_scenarios<C: Cluster + Send + 'static>(
     progress.outcomes
 }
 
-/// One scenario after `deploy`, judged as a whole: its window opens before it runs; a restart
-/// during it that deploycheck did not cause fails it, with the probe events as evidence (a
+/// One scenario after `deploy`, judged as a whole: its window opens before it runs (where the
+/// last one closed: the windows tile the run); a restart during it that deploycheck did not
+/// cause fails it, with the probe events as evidence (a
 /// liveness probe on the wrong port restarts a container every ~30 s, whatever runs then);
 /// and a failure carries the diagnostics of its own window only.
 pub async fn run_judged<C: Cluster + Send + 'static>(
@@ -383,8 +390,10 @@ pub async fn run_judged<C: Cluster + Send + 'static>(
         scenario: id.to_string(),
     });
     let mut outcome = run_one(target, id, app_url, database).await;
+    // A skipped scenario leaves its window open: the next one starts where the last closed, so
+    // a restart meanwhile is still judged.
     if outcome.verdict != Verdict::Skip {
-        outcome = outcome.failing_also(ledger::unexplained_restarts(target, &window).await);
+        outcome = outcome.failing_also(ledger::close(target, &window, id).await);
     }
     if outcome.verdict == Verdict::Fail {
         outcome.diagnostics = Some(
@@ -582,6 +591,7 @@ pub async fn check_on<C: Cluster + Send + 'static>(
         cleanup,
         interrupted,
         seconds: started.elapsed().as_secs_f64(),
+        restarts: target.restarts.all(),
     })
 }
 
@@ -1213,6 +1223,8 @@ mod tests {
         );
         assert_eq!(started, ["deploy", "connectivity", "resources"]);
         assert!(!report.failed(false) && !report.failed(true));
+        // The reference restarts nothing, and the run says it watched.
+        assert_eq!(report.restart_summary().as_deref(), Some("restarts: 0"));
         let calls = cluster.calls();
         assert_eq!(calls.len(), 4, "{calls:?}");
         assert!(
@@ -1390,6 +1402,95 @@ mod tests {
         );
     }
 
+    /// Run-2's seed-style Flask stack passed `check` although its liveness probe read the
+    /// database: deleting the database pod restarted an app pod, and nothing attributed it.
+    /// `persistence` now fails for that reason, first; the same stack with liveness on
+    /// `/health` passes as before, with nothing new in its report.
+    #[tokio::test]
+    async fn persistence_fails_when_the_apps_liveness_reads_the_database() {
+        use crate::cluster::fake::{LivenessOnDatabase, pod};
+        const FLASK: &str = "app=flask-app";
+        const MONGO: &str = "app=mongodb";
+        let stack = crate::demo::start("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        for liveness in ["/health", "/data"] {
+            let cluster = ScriptedCluster::new("kind-kind").with(|s| {
+                let template = serde_json::json!({"spec": {"containers": [{
+                    "name": "flask-app",
+                    "image": "flask-mongodb-app:1.0.3",
+                    "livenessProbe": {"httpGet": {"path": liveness, "port": 5000}},
+                }]}});
+                s.templates.insert(
+                    (WorkloadKind::Deployment, "flask-app".into()),
+                    serde_json::from_value(template).unwrap(),
+                );
+                s.pods.insert(
+                    FLASK.into(),
+                    vec![pod("flask-app-a", "a", true), pod("flask-app-b", "b", true)],
+                );
+                s.pods
+                    .insert(MONGO.into(), vec![pod("mongodb-0", "old", true)]);
+                s.pod_script.insert(
+                    MONGO.into(),
+                    [vec![], vec![pod("mongodb-0", "new", true)]].into(),
+                );
+                if liveness == "/data" {
+                    s.liveness_on_database = Some(LivenessOnDatabase {
+                        dependents: FLASK.into(),
+                        database: MONGO.into(),
+                        container: "flask-app".into(),
+                        probe: "Get \"http://10.244.0.7:5000/data\"".into(),
+                    });
+                }
+            });
+            let target = Target::new(
+                Arc::new(cluster),
+                "ns".into(),
+                Profile::built_in("flask-mongo").unwrap(),
+                decide("kind-kind", false),
+            );
+            ledger::Tally::start(&target).await;
+            let outcome = run_judged(
+                &target,
+                "persistence",
+                &stack.url,
+                "127.0.0.1:9".parse().unwrap(),
+            )
+            .await;
+            let restarts = ledger::summary(&target.restarts.all());
+            if liveness == "/health" {
+                assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+                assert_eq!(restarts, "restarts: 0");
+                continue;
+            }
+            crate::testing::assert_begins(
+                &outcome,
+                Verdict::Fail,
+                "2 problem(s): the liveness probe of `flask-app` (`GET :5000/data`) failed while \
+                 the database was down (deploycheck deleted pod mongodb-0), and flask-app-a \
+                 restarted 1 time(s) (events: Liveness probe failed: Get \"http://10.244.0.7:5000/data\"",
+            );
+            crate::testing::assert_said(
+                &outcome,
+                "liveness depends on the database, so every database outage restarts the app; \
+                 probe the process alone (e.g. `/health` that does not touch the database) and \
+                 leave the database to readiness",
+            );
+            let diagnostics = outcome.diagnostics.unwrap();
+            assert!(
+                !diagnostics.contains("expected, not a crash"),
+                "a database outage explains no app restart: {diagnostics}"
+            );
+            assert_eq!(
+                restarts,
+                "restarts: 2, none caused by deploycheck: flask-app-a 1x during persistence; \
+                 flask-app-b 1x during persistence"
+            );
+        }
+        stack.shutdown().await.unwrap();
+    }
+
     #[test]
     fn a_warning_fails_a_run_only_when_strict() {
         let report = |verdicts: &[Verdict]| CheckReport {
@@ -1403,6 +1504,7 @@ mod tests {
             cleanup: String::new(),
             interrupted: false,
             seconds: 1.0,
+            restarts: Vec::new(),
         };
         let warned = report(&[Verdict::Pass, Verdict::Warn, Verdict::Skip]);
         assert!(!warned.failed(false));

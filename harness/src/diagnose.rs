@@ -374,7 +374,7 @@ pub async fn collect_since<C: Cluster>(target: &Target<C>, window: Option<&Windo
     let (events, faults, restarts) = match window {
         Some(window) => {
             let faults = window.faults(target);
-            let restarts = window.restarts(&pods, &faults);
+            let restarts = window.restarts(&pods, &window.attributable(target));
             (window.new_events(&all_events), faults, restarts)
         }
         None => (all_events.clone(), Vec::new(), Vec::new()),

@@ -39,6 +39,14 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Runs `check ARGS`, asserts that it exited 2 (it could not check), and returns its stderr.
+fn refused(args: &[&str], kubeconfig: &Path) -> String {
+    let output = check(args, kubeconfig);
+    let said = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{said}");
+    said
+}
+
 fn kubeconfig(dir: &tempfile::TempDir) -> std::path::PathBuf {
     let path = dir.path().join("config");
     std::fs::write(&path, UNREACHABLE).unwrap();
@@ -48,9 +56,7 @@ fn kubeconfig(dir: &tempfile::TempDir) -> std::path::PathBuf {
 #[test]
 fn an_unreachable_cluster_is_one_sentence_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
-    let output = check(&[], &kubeconfig(&dir));
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    let text = stderr(&output);
+    let text = refused(&[], &kubeconfig(&dir));
     assert!(
         text.starts_with("deploycheck check: cannot reach the cluster of context `kind-gone`"),
         "{text}"
@@ -61,41 +67,33 @@ fn an_unreachable_cluster_is_one_sentence_and_exit_2() {
 #[test]
 fn an_unknown_context_lists_the_known_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let output = check(&["--context", "prod"], &kubeconfig(&dir));
-    assert_eq!(output.status.code(), Some(2));
     assert_eq!(
-        stderr(&output).trim(),
+        refused(&["--context", "prod"], &kubeconfig(&dir)).trim(),
         "deploycheck check: context `prod` is not in the kubeconfig (available: kind-gone)"
     );
 }
 
 #[test]
 fn missing_kubeconfig_and_missing_manifests_say_what_to_do() {
-    let output = check(&[], Path::new("/nonexistent/kubeconfig"));
-    assert_eq!(output.status.code(), Some(2));
+    let said = refused(&[], Path::new("/nonexistent/kubeconfig"));
     assert!(
-        stderr(&output).contains("set KUBECONFIG or create ~/.kube/config"),
-        "{}",
-        stderr(&output)
+        said.contains("set KUBECONFIG or create ~/.kube/config"),
+        "{said}"
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let output = check(&["--deploy", "no/such/overlay"], &kubeconfig(&dir));
-    assert_eq!(output.status.code(), Some(2));
+    let said = refused(&["--deploy", "no/such/overlay"], &kubeconfig(&dir));
     assert!(
-        stderr(&output).contains("no/such/overlay: no such file or directory"),
-        "{}",
-        stderr(&output)
+        said.contains("no/such/overlay: no such file or directory"),
+        "{said}"
     );
 }
 
 #[test]
 fn scenario_selection_is_checked_and_listed() {
     let dir = tempfile::tempdir().unwrap();
-    let output = check(&["--only", "hpa,dns"], &kubeconfig(&dir));
-    assert_eq!(output.status.code(), Some(2));
     assert_eq!(
-        stderr(&output).trim(),
+        refused(&["--only", "hpa,dns"], &kubeconfig(&dir)).trim(),
         "deploycheck check: unknown scenario `dns` (see --list)"
     );
 
@@ -116,28 +114,24 @@ fn scenario_selection_is_checked_and_listed() {
 #[test]
 fn node_ports_is_fixed_or_auto_and_only_with_deploy() {
     let dir = tempfile::tempdir().unwrap();
-    let output = check(&["--node-ports", "auto"], &kubeconfig(&dir));
-    assert_eq!(output.status.code(), Some(2));
+    let said = refused(&["--node-ports", "auto"], &kubeconfig(&dir));
     assert!(
-        stderr(&output).starts_with(
+        said.starts_with(
             "error: the following required arguments were not provided:\n  --deploy <DIR>"
         ),
-        "{}",
-        stderr(&output)
+        "{said}"
     );
 
-    let output = check(
+    let said = refused(
         &["--deploy", "no/such/overlay", "--node-ports", "sometimes"],
         &kubeconfig(&dir),
     );
-    assert_eq!(output.status.code(), Some(2));
     assert!(
-        stderr(&output).starts_with(
+        said.starts_with(
             "error: invalid value 'sometimes' for '--node-ports <fixed|auto>'\n  \
              [possible values: fixed, auto]"
         ),
-        "{}",
-        stderr(&output)
+        "{said}"
     );
 
     // Both values parse: the run gets as far as reading the manifests.
@@ -173,8 +167,7 @@ fn node_ports_is_fixed_or_auto_and_only_with_deploy() {
 #[test]
 fn strict_is_accepted_and_nothing_checked_is_still_exit_2() {
     let dir = tempfile::tempdir().unwrap();
-    let output = check(&["--strict"], &kubeconfig(&dir));
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    refused(&["--strict"], &kubeconfig(&dir));
     let output = check(&["--strict", "--list"], &kubeconfig(&dir));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
@@ -199,6 +192,7 @@ fn warnings_exit_0_unless_strict() {
         cleanup: String::new(),
         interrupted: false,
         seconds: 1.0,
+        restarts: Vec::new(),
     };
     let warned = report(&[
         ("deploy", Verdict::Pass),

@@ -22,7 +22,7 @@ use crate::imageref::default_pull_policy;
 
 mod probes;
 
-pub use probes::probe_allowance;
+pub use probes::{describe_probe, probe_allowance};
 use probes::{failing_probe, liveness_kills};
 
 /// How long a container may sit in `CreateContainerConfigError` before it counts: the kubelet

@@ -31,6 +31,14 @@ pub fn probe_allowance(probe: Option<&Probe>) -> Duration {
     }))
 }
 
+/// A port as written: a number or a port name.
+fn port_text(port: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString) -> String {
+    match port {
+        k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(p) => p.to_string(),
+        k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s) => s.clone(),
+    }
+}
+
 /// The port an HTTP or TCP probe asks, as written (a number or a port name).
 fn probe_port(probe: &Probe) -> Option<String> {
     probe
@@ -38,29 +46,19 @@ fn probe_port(probe: &Probe) -> Option<String> {
         .as_ref()
         .map(|h| &h.port)
         .or(probe.tcp_socket.as_ref().map(|t| &t.port))
-        .map(|p| match p {
-            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(p) => p.to_string(),
-            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s) => s.clone(),
-        })
+        .map(port_text)
 }
 
 /// `GET :5000/healthz`, for messages.
-fn describe_probe(probe: &Probe) -> String {
+pub fn describe_probe(probe: &Probe) -> String {
     if let Some(http) = &probe.http_get {
-        let port = match &http.port {
-            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(p) => p.to_string(),
-            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s) => s.clone(),
-        };
-        format!("GET :{port}{}", http.path.as_deref().unwrap_or("/"))
+        format!(
+            "GET :{}{}",
+            port_text(&http.port),
+            http.path.as_deref().unwrap_or("/")
+        )
     } else if let Some(tcp) = &probe.tcp_socket {
-        match &tcp.port {
-            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(p) => {
-                format!("TCP :{p}")
-            }
-            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s) => {
-                format!("TCP :{s}")
-            }
-        }
+        format!("TCP :{}", port_text(&tcp.port))
     } else if let Some(exec) = &probe.exec {
         format!(
             "exec {}",

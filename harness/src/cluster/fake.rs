@@ -64,6 +64,92 @@ pub struct State {
     /// How long the cluster takes to deliver one scripted snapshot to a wait (virtual time:
     /// see [`ScriptedCluster::elapsed`]).
     pub tick: Duration,
+    /// Pods whose liveness probe reads the database: the kubelet restarts them when the
+    /// database goes away.
+    pub liveness_on_database: Option<LivenessOnDatabase>,
+}
+
+/// A stack whose app liveness probe reads the database (the seed-style Flask stack of the
+/// real cluster): deleting a database pod, or scaling a StatefulSet to zero, restarts each
+/// dependent pod once, with the kubelet's probe failure and kill events.
+#[derive(Clone, Debug)]
+pub struct LivenessOnDatabase {
+    /// Selector of the pods whose liveness depends on the database.
+    pub dependents: String,
+    /// Selector of the database's pods.
+    pub database: String,
+    /// The dependent container's name.
+    pub container: String,
+    /// What the probe asks, as the kubelet words it: `Get "http://10.0.0.5:5000/data"`.
+    pub probe: String,
+}
+
+impl State {
+    /// What one read of the events sees: the script's next answer (the last one repeats), or
+    /// `events` when nothing is scripted.
+    fn next_events(&mut self) -> Vec<EventInfo> {
+        match pop_or_last(&mut self.event_script) {
+            Some(events) => events,
+            None => self.events.clone(),
+        }
+    }
+
+    /// The kubelet's answer to a database outage when liveness reads the database.
+    fn database_went_away(&mut self) {
+        let Some(dependency) = self.liveness_on_database.clone() else {
+            return;
+        };
+        let restart = |pods: &mut Vec<PodState>| {
+            for pod in pods.iter_mut() {
+                pod.restarts += 1;
+            }
+        };
+        let mut names = Vec::new();
+        if let Some(pods) = self.pods.get_mut(&dependency.dependents) {
+            restart(pods);
+            names = pods.iter().map(|p| p.name.clone()).collect();
+        }
+        if let Some(script) = self.pod_script.get_mut(&dependency.dependents) {
+            script.iter_mut().for_each(restart);
+        }
+        let events: Vec<EventInfo> = names
+            .iter()
+            .flat_map(|pod| {
+                let event = |kind: &str, reason: &str, message: String, count| EventInfo {
+                    object: format!("Pod/{pod}"),
+                    kind: kind.into(),
+                    reason: reason.into(),
+                    message,
+                    count,
+                    ..EventInfo::default()
+                };
+                [
+                    event(
+                        "Warning",
+                        "Unhealthy",
+                        format!(
+                            "Liveness probe failed: {}: dial tcp: i/o timeout",
+                            dependency.probe
+                        ),
+                        3,
+                    ),
+                    event(
+                        "Normal",
+                        "Killing",
+                        format!(
+                            "Container {} failed liveness probe, will be restarted",
+                            dependency.container
+                        ),
+                        1,
+                    ),
+                ]
+            })
+            .collect();
+        self.events.extend(events.iter().cloned());
+        for snapshot in self.event_script.iter_mut() {
+            snapshot.extend(events.iter().cloned());
+        }
+    }
 }
 
 pub struct ScriptedCluster {
@@ -119,6 +205,17 @@ impl ScriptedCluster {
 
     fn record(&self, call: String) {
         self.calls.lock().unwrap().push(call);
+    }
+
+    /// What the scripted state holds, after the checks every call makes (reachable, allowed).
+    fn read<T>(
+        &self,
+        method: &'static str,
+        namespace: &str,
+        pick: impl FnOnce(&State) -> T,
+    ) -> Result<T, ClusterError> {
+        self.check(method, namespace)?;
+        Ok(pick(&self.state.lock().unwrap()))
     }
 
     fn check(&self, method: &'static str, namespace: &str) -> Result<(), ClusterError> {
@@ -298,13 +395,11 @@ impl Cluster for ScriptedCluster {
     }
 
     async fn storage_classes(&self) -> Result<Vec<StorageClassInfo>, ClusterError> {
-        self.check("storage_classes", "")?;
-        Ok(self.state.lock().unwrap().storage_classes.clone())
+        self.read("storage_classes", "", |s| s.storage_classes.clone())
     }
 
     async fn nodes(&self) -> Result<Vec<NodeInfo>, ClusterError> {
-        self.check("nodes", "")?;
-        Ok(self.state.lock().unwrap().nodes.clone())
+        self.read("nodes", "", |s| s.nodes.clone())
     }
 
     async fn config_keys(
@@ -313,19 +408,13 @@ impl Cluster for ScriptedCluster {
         kind: ConfigKind,
         name: &str,
     ) -> Result<Option<Vec<String>>, ClusterError> {
-        self.check("config_keys", namespace)?;
-        Ok(self
-            .state
-            .lock()
-            .unwrap()
-            .config
-            .get(&(kind, name.to_string()))
-            .cloned())
+        self.read("config_keys", namespace, |s| {
+            s.config.get(&(kind, name.to_string())).cloned()
+        })
     }
 
     async fn node_ports_in_use(&self) -> Result<Vec<NodePortUse>, ClusterError> {
-        self.check("node_ports_in_use", "")?;
-        Ok(self.state.lock().unwrap().node_ports.clone())
+        self.read("node_ports_in_use", "", |s| s.node_ports.clone())
     }
 
     async fn version(&self) -> Result<String, ClusterError> {
@@ -334,8 +423,7 @@ impl Cluster for ScriptedCluster {
     }
 
     async fn namespace_exists(&self, name: &str) -> Result<bool, ClusterError> {
-        self.check("namespace_exists", name)?;
-        Ok(self.state.lock().unwrap().namespaces.contains(name))
+        self.read("namespace_exists", name, |s| s.namespaces.contains(name))
     }
 
     async fn create_namespace(&self, name: &str) -> Result<(), ClusterError> {
@@ -424,14 +512,9 @@ impl Cluster for ScriptedCluster {
         kind: WorkloadKind,
         name: &str,
     ) -> Result<Option<WorkloadState>, ClusterError> {
-        self.check("workload", namespace)?;
-        Ok(self
-            .state
-            .lock()
-            .unwrap()
-            .workloads
-            .get(&(kind, name.into()))
-            .cloned())
+        self.read("workload", namespace, |s| {
+            s.workloads.get(&(kind, name.into())).cloned()
+        })
     }
 
     async fn wait_workload(
@@ -472,14 +555,9 @@ impl Cluster for ScriptedCluster {
         kind: WorkloadKind,
         name: &str,
     ) -> Result<Option<PodTemplateSpec>, ClusterError> {
-        self.check("pod_template", namespace)?;
-        Ok(self
-            .state
-            .lock()
-            .unwrap()
-            .templates
-            .get(&(kind, name.into()))
-            .cloned())
+        self.read("pod_template", namespace, |s| {
+            s.templates.get(&(kind, name.into())).cloned()
+        })
     }
 
     async fn scale(
@@ -491,6 +569,9 @@ impl Cluster for ScriptedCluster {
     ) -> Result<(), ClusterError> {
         self.check("scale", namespace)?;
         self.record(format!("scale {kind}/{name}={replicas}"));
+        if kind == WorkloadKind::StatefulSet && replicas == 0 {
+            self.state.lock().unwrap().database_went_away();
+        }
         Ok(())
     }
 
@@ -501,20 +582,30 @@ impl Cluster for ScriptedCluster {
     }
 
     async fn pods(&self, namespace: &str, selector: &str) -> Result<Vec<PodState>, ClusterError> {
-        self.check("pods", namespace)?;
-        let state = self.state.lock().unwrap();
-        let pods = state.pods.get(selector).or_else(|| {
-            selector
-                .starts_with("batch.kubernetes.io/job-name=")
-                .then(|| state.pods.get(ANY_JOB))
-                .flatten()
-        });
-        Ok(pods.cloned().unwrap_or_default())
+        self.read("pods", namespace, |state| {
+            let pods = state.pods.get(selector).or_else(|| {
+                selector
+                    .starts_with("batch.kubernetes.io/job-name=")
+                    .then(|| state.pods.get(ANY_JOB))
+                    .flatten()
+            });
+            pods.cloned().unwrap_or_default()
+        })
     }
 
     async fn delete_pod(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {
         self.check("delete_pod", namespace)?;
         self.record(format!("delete pod {namespace}/{name}"));
+        let mut state = self.state.lock().unwrap();
+        let of_database = state.liveness_on_database.as_ref().is_some_and(|d| {
+            state
+                .pods
+                .get(&d.database)
+                .is_some_and(|pods| pods.iter().any(|p| p.name == name))
+        });
+        if of_database {
+            state.database_went_away();
+        }
         Ok(())
     }
 
@@ -564,8 +655,7 @@ impl Cluster for ScriptedCluster {
     }
 
     async fn pvcs(&self, namespace: &str) -> Result<Vec<PvcState>, ClusterError> {
-        self.check("pvcs", namespace)?;
-        Ok(self.state.lock().unwrap().pvcs.clone())
+        self.read("pvcs", namespace, |s| s.pvcs.clone())
     }
 
     async fn hpa(&self, namespace: &str, _name: &str) -> Result<Option<HpaState>, ClusterError> {
@@ -578,8 +668,7 @@ impl Cluster for ScriptedCluster {
         namespace: &str,
         name: &str,
     ) -> Result<Option<ServiceInfo>, ClusterError> {
-        self.check("service", namespace)?;
-        Ok(self.state.lock().unwrap().services.get(name).cloned())
+        self.read("service", namespace, |s| s.services.get(name).cloned())
     }
 
     async fn ready_endpoints(
@@ -630,24 +719,17 @@ impl Cluster for ScriptedCluster {
         namespace: &str,
         selector: &str,
     ) -> Result<PodMetrics, ClusterError> {
-        self.check("pod_metrics", namespace)?;
-        Ok(self
-            .state
-            .lock()
-            .unwrap()
-            .metrics
-            .get(selector)
-            .cloned()
-            .unwrap_or(PodMetrics::Samples(Vec::new())))
+        self.read("pod_metrics", namespace, |s| {
+            s.metrics
+                .get(selector)
+                .cloned()
+                .unwrap_or(PodMetrics::Samples(Vec::new()))
+        })
     }
 
     async fn events(&self, namespace: &str) -> Result<Vec<EventInfo>, ClusterError> {
         self.check("events", namespace)?;
-        let mut state = self.state.lock().unwrap();
-        Ok(match pop_or_last(&mut state.event_script) {
-            Some(events) => events,
-            None => state.events.clone(),
-        })
+        Ok(self.state.lock().unwrap().next_events())
     }
 
     async fn wait_events(
@@ -662,11 +744,7 @@ impl Cluster for ScriptedCluster {
             let (events, more) = {
                 let mut state = self.state.lock().unwrap();
                 let more = state.event_script.len() > 1;
-                let events = match pop_or_last(&mut state.event_script) {
-                    Some(events) => events,
-                    None => state.events.clone(),
-                };
-                (events, more)
+                (state.next_events(), more)
             };
             if done(&events) {
                 return Ok(events);

@@ -129,6 +129,9 @@ pub fn summary(report: &CheckReport) -> String {
     if report.interrupted {
         text.push_str("interrupted before the scenarios finished\n");
     }
+    if let Some(restarts) = report.restart_summary() {
+        text.push_str(&format!("{restarts}\n"));
+    }
     text.push_str(&format!("cleanup: {}\n", report.cleanup));
     text
 }
@@ -210,6 +213,7 @@ mod tests {
             cleanup: "deleted namespace `deploycheck-abc123`".into(),
             interrupted: false,
             seconds: 42.0,
+            restarts: Vec::new(),
         }
     }
 
@@ -340,6 +344,11 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("cleanup: deleted namespace"), "{text}");
+        // Scenarios ran after deploy, so restarts were watched: none is a statement too.
+        assert!(text.contains("\nrestarts: 0\ncleanup:"), "{text}");
+        let mut undeployed = report();
+        undeployed.scenarios.truncate(1);
+        assert!(!summary(&undeployed).contains("restarts:"));
     }
 
     #[test]

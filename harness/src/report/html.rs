@@ -53,7 +53,7 @@ pub fn html(report: &CheckReport) -> String {
          <span class=\"count fail\">{} failed</span>\
          <span class=\"count skip\">{} skipped</span></p>\n<dl class=\"meta\">\
          <dt>Context</dt><dd>{}</dd><dt>Namespace</dt><dd>{}</dd><dt>Deployed</dt><dd>{}</dd>\
-         <dt>Duration</dt><dd>{} s</dd><dt>Cleanup</dt><dd>{}</dd></dl>\n",
+         <dt>Duration</dt><dd>{} s</dd><dt>Restarts</dt><dd>{}</dd><dt>Cleanup</dt><dd>{}</dd></dl>\n",
         count(Verdict::Pass),
         count(Verdict::Warn),
         count(Verdict::Fail),
@@ -66,6 +66,9 @@ pub fn html(report: &CheckReport) -> String {
             "no, checked what was running"
         },
         num(report.seconds, 1),
+        esc(&report
+            .restart_summary()
+            .unwrap_or_else(|| "not watched: no scenario ran after deploy".into())),
         esc(&report.cleanup)
     ));
     page.push_str(&overview(&report.scenarios));
@@ -558,6 +561,7 @@ mod tests {
             cleanup: "deleted namespace `deploycheck-abc123`".into(),
             interrupted: false,
             seconds: 42.0,
+            restarts: Vec::new(),
         }
     }
 

@@ -165,6 +165,8 @@ pub struct Target<C> {
     pub faults: ledger::Ledger,
     /// Each scenario's window, as it opened: what has been observed since.
     pub checkpoints: ledger::Checkpoints,
+    /// Every container restart of the run, counted once.
+    pub restarts: ledger::Tally,
 }
 
 /// How to take back a fault the controllers will not heal by themselves.
@@ -193,6 +195,7 @@ impl<C: Cluster> Target<C> {
             pending_undo: std::sync::Mutex::default(),
             faults: ledger::Ledger::default(),
             checkpoints: ledger::Checkpoints::default(),
+            restarts: ledger::Tally::default(),
         }
     }
 

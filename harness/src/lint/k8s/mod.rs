@@ -58,7 +58,7 @@ const CONTAINER_CHECKS: [ContainerCheck; 7] = [
     resources_security::security_context,   // DC060, DC061, DC062
     resources_security::credentials_in_env, // DC002
     networking::database_host,              // DC001
-    probes::probes,                         // DC010, DC011, DC012
+    probes::probes,                         // DC010, DC011, DC012, DC013
 ];
 
 /// Run once, after the container checks.

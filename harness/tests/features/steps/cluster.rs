@@ -63,23 +63,16 @@ async fn start() -> Result<Session, String> {
     let mut deploy = scenario::deploy::roll_out(&target, manifests.as_deref()).await;
     if deploy.verdict == Verdict::Fail {
         deploy.diagnostics = Some(deploycheck::diagnose::collect(&target).await.to_string());
+    } else {
+        // As `check` does: the scenarios' windows tile the run from here.
+        scenario::ledger::Tally::start(&target).await;
     }
     let p = &target.profile;
+    let forward =
+        |service, port| Forwarder::start(cluster.clone(), &target.namespace, service, port);
     let forwarders = async {
-        let app = Forwarder::start(
-            cluster.clone(),
-            &target.namespace,
-            &p.app.service,
-            p.app.port,
-        )
-        .await?;
-        let database = Forwarder::start(
-            cluster.clone(),
-            &target.namespace,
-            &p.database.service,
-            p.database.port,
-        )
-        .await?;
+        let app = forward(p.app.service.as_str(), p.app.port).await?;
+        let database = forward(p.database.service.as_str(), p.database.port).await?;
         Ok::<_, deploycheck::cluster::ClusterError>((app, database))
     };
     let (app, database) = match forwarders.await {
@@ -196,6 +189,7 @@ pub async fn finish() {
         cleanup,
         interrupted: false,
         seconds: 0.0,
+        restarts: session.target.restarts.all(),
     };
     let dir = std::env::var_os("DEPLOYCHECK_REPORTS").map_or_else(
         || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/deploycheck-reports"),
