@@ -71,6 +71,16 @@ Feature: Manifests and Dockerfiles, checked without a cluster
       | envFrom names a Secret the manifests do not define     | DC081 |
       | a volume names a ConfigMap the manifests do not define | DC081 |
 
+    Examples: release strategies
+      | mistake                                                    | rules       |
+      | a canary Deployment beside the app, its Service over both  | DC090       |
+      | a blue-green live Service over both sides                  | DC090,DC091 |
+      | a blue-green preview Service that selects the live side    | DC090,DC092 |
+      | a canary Service that selects only the stable track        | DC090,DC093 |
+      | a canary larger than its stable Deployment                 | DC090,DC094 |
+      | a canary whose rollout may take its only pod down          | DC090,DC095 |
+      | an Argo Rollouts Rollout                                   | DC096       |
+
     Examples: images, security and availability
       | mistake                                   | rules         |
       | image without a tag                       | DC050         |

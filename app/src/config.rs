@@ -8,6 +8,8 @@ use std::time::Duration;
 pub const DEFAULT_PORT: u16 = 5000;
 pub const DEFAULT_DATABASE: &str = "appdb";
 pub const DEFAULT_COLLECTION: &str = "data";
+/// The release this build reports when `APP_VERSION` is unset: the crate version.
+pub const DEFAULT_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Everything the service needs to run. `Debug` never shows the password.
 #[derive(Clone)]
@@ -28,6 +30,9 @@ pub struct Config {
     pub request_timeout: Duration,
     /// After SIGTERM: how long in-flight requests may take before the process exits anyway.
     pub shutdown_timeout: Duration,
+    /// The release this process reports (`X-App-Version`, `/health`), so a blue-green or
+    /// canary rollout can tell which side answered.
+    pub version: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,6 +149,21 @@ impl Config {
             });
         }
         let mongodb_password = password.or_else(|| password_in_uri(&mongodb_uri));
+        let version = match get("APP_VERSION") {
+            None => DEFAULT_VERSION.to_string(),
+            Some(v) => {
+                let trimmed = v.trim();
+                // It becomes a response header: visible ASCII only, and short.
+                if trimmed.len() > 128 || !trimmed.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(ConfigError::Invalid {
+                        name: "APP_VERSION",
+                        expected: "at most 128 visible ASCII characters without spaces",
+                        value: v,
+                    });
+                }
+                trimmed.to_string()
+            }
+        };
 
         Ok(Self {
             listen: SocketAddr::new(bind, port),
@@ -156,6 +176,7 @@ impl Config {
             ready_timeout: millis(&get, "READY_TIMEOUT_MS", 2_000)?,
             request_timeout: millis(&get, "REQUEST_TIMEOUT_MS", 10_000)?,
             shutdown_timeout: millis(&get, "SHUTDOWN_TIMEOUT_MS", 20_000)?,
+            version,
         })
     }
 
@@ -187,6 +208,7 @@ impl fmt::Debug for Config {
             .field("ready_timeout", &self.ready_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("version", &self.version)
             .finish()
     }
 }
@@ -370,6 +392,11 @@ mod tests {
 
     #[test]
     fn each_mistake_names_the_variable() {
+        let names = |vars: &[(&str, &str)], expected: &str| {
+            let message = config(vars).unwrap_err().to_string();
+            assert!(message.contains(expected), "{vars:?}: {message}");
+            assert!(!message.contains('\n'), "one line: {message}");
+        };
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[], "set MONGODB_URI, or MONGODB_HOST"),
             (
@@ -384,46 +411,25 @@ mod tests {
                 &[("MONGODB_URI", "postgres://h")],
                 "must start with mongodb://",
             ),
-            (
-                &[("MONGODB_HOST", "h"), ("MONGODB_USERNAME", "u")],
-                "only MONGODB_USERNAME is set",
-            ),
-            (
-                &[("MONGODB_HOST", "h"), ("MONGODB_PASSWORD", "p")],
-                "only MONGODB_PASSWORD is set",
-            ),
-            (&[("MONGODB_HOST", "h"), ("PORT", "http")], "PORT must be"),
-            (&[("MONGODB_HOST", "h"), ("PORT", "70000")], "PORT must be"),
-            (
-                &[("MONGODB_HOST", "h"), ("MONGODB_PORT", "0")],
-                "MONGODB_PORT must be",
-            ),
-            (
-                &[("MONGODB_HOST", "h"), ("BIND_ADDR", "everywhere")],
-                "BIND_ADDR must be",
-            ),
-            (
-                &[("MONGODB_HOST", "h"), ("LOG_FORMAT", "xml")],
-                "LOG_FORMAT must be",
-            ),
             (&[("MONGODB_HOST", "mongodb://h")], "MONGODB_HOST must be"),
-            (
-                &[("MONGODB_HOST", "h"), ("MONGODB_DATABASE", "a.b")],
-                "MONGODB_DATABASE must be",
-            ),
-            (
-                &[("MONGODB_HOST", "h"), ("MONGODB_COLLECTION", "system.x")],
-                "MONGODB_COLLECTION",
-            ),
-            (
-                &[("MONGODB_HOST", "h"), ("DB_TIMEOUT_MS", "0")],
-                "DB_TIMEOUT_MS must be",
-            ),
         ];
         for (vars, expected) in cases {
-            let message = config(vars).unwrap_err().to_string();
-            assert!(message.contains(expected), "{vars:?}: {message}");
-            assert!(!message.contains('\n'), "one line: {message}");
+            names(vars, expected);
+        }
+        // One mistake beside a valid host.
+        for (var, value, expected) in [
+            ("MONGODB_USERNAME", "u", "only MONGODB_USERNAME is set"),
+            ("MONGODB_PASSWORD", "p", "only MONGODB_PASSWORD is set"),
+            ("PORT", "http", "PORT must be"),
+            ("PORT", "70000", "PORT must be"),
+            ("MONGODB_PORT", "0", "MONGODB_PORT must be"),
+            ("BIND_ADDR", "everywhere", "BIND_ADDR must be"),
+            ("LOG_FORMAT", "xml", "LOG_FORMAT must be"),
+            ("MONGODB_DATABASE", "a.b", "MONGODB_DATABASE must be"),
+            ("MONGODB_COLLECTION", "system.x", "MONGODB_COLLECTION"),
+            ("DB_TIMEOUT_MS", "0", "DB_TIMEOUT_MS must be"),
+        ] {
+            names(&[("MONGODB_HOST", "h"), (var, value)], expected);
         }
     }
 

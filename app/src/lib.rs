@@ -12,6 +12,6 @@ pub mod telemetry;
 pub mod unread_body;
 
 pub use config::Config;
-pub use routes::{AppState, app};
+pub use routes::{AppState, VERSION_HEADER, app};
 pub use server::{ServeError, run, serve, shutdown_signal};
 pub use store::Store;

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -19,11 +19,15 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::config::DEFAULT_VERSION;
 use crate::document::{JsonDocument, MAX_BODY_BYTES};
 use crate::error::{AppError, RETRY_AFTER_SECS};
 use crate::metrics::{Metrics, UNMATCHED_ROUTE};
 use crate::store::{Store, StoreError};
 use crate::unread_body::close_after_unread_body;
+
+/// Names the release that answered, on every response (blue-green and canary rollouts).
+pub const VERSION_HEADER: HeaderName = HeaderName::from_static("x-app-version");
 
 /// Shared by every handler.
 #[derive(Clone)]
@@ -32,6 +36,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Set once shutdown begins, so readiness fails while in-flight requests drain.
     pub draining: Arc<AtomicBool>,
+    /// The release reported in `X-App-Version` and `/health`; the crate version unless
+    /// [`AppState::with_version`] says otherwise (`serve` uses `Config::version`).
+    pub version: Arc<str>,
 }
 
 impl AppState {
@@ -40,7 +47,15 @@ impl AppState {
             store,
             metrics: Arc::default(),
             draining: Arc::default(),
+            version: DEFAULT_VERSION.into(),
         }
+    }
+
+    /// Reports `version` instead (visible ASCII, as `Config` validates `APP_VERSION`).
+    #[must_use]
+    pub fn with_version(mut self, version: impl Into<Arc<str>>) -> Self {
+        self.version = version.into();
+        self
     }
 
     fn db_error(&self, error: StoreError) -> AppError {
@@ -57,6 +72,10 @@ impl AppState {
 
 /// The whole service as a `Router`, so tests can drive it without a socket.
 pub fn app(state: AppState, request_timeout: std::time::Duration) -> Router {
+    let version = HeaderValue::from_str(&state.version).unwrap_or_else(|_| {
+        tracing::warn!(version = %state.version, "version is not a valid header value");
+        HeaderValue::from_static(DEFAULT_VERSION)
+    });
     Router::new()
         .route("/", get(root))
         .route("/data", get(list_data).post(insert_data))
@@ -75,6 +94,8 @@ pub fn app(state: AppState, request_timeout: std::time::Duration) -> Router {
         // Outside the timeout, so a 408 for a stalled upload says `Connection: close` too.
         .layer(middleware::from_fn(close_after_unread_body))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
+        // Outermost, so every answer says which release gave it: 404s, 405s, 408s, 413s too.
+        .layer(middleware::from_fn_with_state(version, stamp_version))
         .with_state(state)
 }
 
@@ -188,8 +209,8 @@ async fn list_data(
         .into_response())
 }
 
-async fn health() -> impl IntoResponse {
-    Json(json!({ "status": "healthy" }))
+async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    Json(json!({ "status": "healthy", "version": &*state.version }))
 }
 
 async fn ready(State(state): State<AppState>) -> Response {
@@ -239,6 +260,17 @@ async fn method_not_allowed(request: Request) -> AppError {
         method: request.method().to_string(),
         path: request.uri().path().to_string(),
     }
+}
+
+/// `X-App-Version` on every response.
+async fn stamp_version(
+    State(version): State<HeaderValue>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(VERSION_HEADER, version);
+    response
 }
 
 /// One log line and one metrics sample per request.

@@ -47,7 +47,8 @@ pub async fn run(
     serve(listener, AppState::new(store), &config, shutdown).await
 }
 
-/// Serves on an already bound listener (tests bind port 0 and read it back).
+/// Serves on an already bound listener (tests bind port 0 and read it back), reporting
+/// `config.version` as the release.
 ///
 /// # Errors
 /// When accepting connections fails.
@@ -60,7 +61,10 @@ pub async fn serve(
     let (began_tx, began_rx) = tokio::sync::oneshot::channel::<()>();
     let draining = state.draining.clone();
     let store = state.store.clone();
-    let router = app(state, config.request_timeout);
+    let router = app(
+        state.with_version(config.version.as_str()),
+        config.request_timeout,
+    );
     // Without TCP_NODELAY a streamed body (GET /data) waits ~40 ms on each kept-alive
     // connection for the client's delayed ACK (Nagle): p50 48 ms for a 100-document page
     // against 0.1 ms for GET / (measured with the local load, issue 12).

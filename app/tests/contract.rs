@@ -110,7 +110,10 @@ async fn health_ready_and_metrics() {
     let app = TestApp::start().await;
     assert_eq!(
         app.get_json("/health").await,
-        (200, json!({"status": "healthy"}))
+        (
+            200,
+            json!({"status": "healthy", "version": env!("CARGO_PKG_VERSION")})
+        )
     );
     assert_eq!(
         app.get_json("/ready").await,

@@ -29,6 +29,7 @@ pub mod quantity;
 pub mod rawhttp;
 pub mod report;
 pub mod scenario;
+pub mod strategy;
 #[cfg(test)]
 mod testing;
 pub mod timestamp;

@@ -26,6 +26,35 @@ pub struct Profile {
     pub hpa: Hpa,
     pub load: Load,
     pub cluster: ClusterSettings,
+    pub strategy: Strategy,
+}
+
+/// `[strategy]`: which release strategy the `bluegreen` and `canary` scenarios prove, and how.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Strategy {
+    pub kind: StrategyKind,
+    /// Live (blue-green) or stable (canary) first; empty: derived from the objects.
+    pub deployments: Vec<String>,
+    /// The pod label that tells the sides apart; empty: derived.
+    pub label: String,
+    /// The response header naming the release that answered; empty: inferred from endpoints.
+    pub version_header: String,
+    pub preview_service: String,
+    pub probe_rate: u32,
+    #[serde(deserialize_with = "duration")]
+    pub follow: std::time::Duration,
+    pub canary_samples: u32,
+    pub zero_failed_requests: Requirement,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum StrategyKind {
+    Auto,
+    BlueGreen,
+    Canary,
+    None,
 }
 
 /// Deadlines and knobs of the cluster scenarios.
@@ -592,5 +621,16 @@ max_replicas = 8
         assert_eq!(edit_distance("helth_path", "health_path"), 1);
         assert_eq!(edit_distance("abc", "abc"), 0);
         assert_eq!(edit_distance("", "ab"), 2);
+    }
+
+    /// The blue-green variant ships its profile next to its overlay; it must stay valid as the
+    /// reference grows.
+    #[test]
+    fn the_blue_green_variants_profile_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../k8s/overlays/bluegreen");
+        let profile = Profile::resolve(None, &dir).unwrap();
+        assert_eq!(profile.app.deployment, "deploycheck-app-blue");
+        assert_eq!(profile.strategy.kind, StrategyKind::BlueGreen);
+        assert_eq!(profile.strategy.preview_service, "deploycheck-app-preview");
     }
 }

@@ -19,6 +19,7 @@ const LAYERS: &[&[&str]] = &[
         "yaml",
         "rawhttp",
         "http",
+        "strategy",
     ],
     // What every checker shares: findings, the profile, what an input on disk is.
     &["findings", "profile", "inputs"],

@@ -54,6 +54,9 @@ pub struct State {
     pub pods_never_settle: bool,
     /// Method names that answer 403.
     pub forbidden: BTreeSet<&'static str>,
+    /// Method names that answer 403 once this many calls of them have succeeded (RBAC changed
+    /// in the middle of a run).
+    pub forbidden_after: BTreeMap<&'static str, usize>,
     pub unreachable: bool,
     pub storage_classes: Vec<StorageClassInfo>,
     pub nodes: Vec<NodeInfo>,
@@ -67,6 +70,10 @@ pub struct State {
     /// Pods whose liveness probe reads the database: the kubelet restarts them when the
     /// database goes away.
     pub liveness_on_database: Option<LivenessOnDatabase>,
+    /// Deployments whose pods stop at once when scaled down (no preStop pause, no graceful
+    /// shutdown): their connections go to this address (a server that drops them) while the
+    /// Services' endpoints still list them for one more read.
+    pub abrupt_shutdown: BTreeMap<String, SocketAddr>,
 }
 
 /// A stack whose app liveness probe reads the database (the seed-style Flask stack of the
@@ -85,6 +92,74 @@ pub struct LivenessOnDatabase {
 }
 
 impl State {
+    /// A Deployment scaled, as its controller and the EndpointSlice controller answer: its pods
+    /// (those its template's labels match) go unready and terminating at zero and come back
+    /// above it, and every Service over them follows. Deployments without a scripted template
+    /// are only recorded.
+    fn scale_deployment(&mut self, name: &str, replicas: i32) {
+        let key = (WorkloadKind::Deployment, name.to_string());
+        let Some(labels) = self
+            .templates
+            .get(&key)
+            .and_then(|t| t.metadata.as_ref()?.labels.clone())
+        else {
+            return;
+        };
+        let up = replicas > 0;
+        if let Some(w) = self.workloads.get_mut(&key) {
+            let count = if up { replicas } else { 0 };
+            (w.desired, w.ready, w.available, w.updated, w.total) =
+                (replicas, count, count, count, count);
+        }
+        let mut theirs = Vec::new();
+        for pod in self.pods.values_mut().flatten() {
+            if crate::strategy::selects(&labels, &pod.labels) {
+                pod.ready = up;
+                pod.deleting = !up;
+                theirs.push(pod.name.clone());
+            }
+        }
+        let abrupt = (!up)
+            .then(|| self.abrupt_shutdown.get(name).copied())
+            .flatten();
+        if let Some(dropping) = abrupt {
+            for pod in &theirs {
+                self.tunnels.insert(pod.clone(), dropping);
+            }
+        }
+        let services: Vec<ServiceInfo> = self
+            .services
+            .values()
+            .filter(|s| crate::strategy::selects(&s.selector, &labels))
+            .cloned()
+            .collect();
+        for service in services {
+            let ready = self.ready_endpoints_of(&service.selector);
+            let queue = self.endpoints.entry(service.name.clone()).or_default();
+            let stale = queue.back().cloned().unwrap_or_default();
+            queue.clear();
+            if abrupt.is_some() {
+                queue.push_back(stale);
+            }
+            queue.push_back(ready);
+        }
+    }
+
+    /// The ready pods (of every scripted selector) that `selector` matches, once each: what a
+    /// Service with that selector has as ready endpoints.
+    pub fn ready_endpoints_of(&self, selector: &BTreeMap<String, String>) -> Vec<String> {
+        let mut ready: Vec<String> = self
+            .pods
+            .values()
+            .flatten()
+            .filter(|p| p.ready && !p.deleting && crate::strategy::selects(selector, &p.labels))
+            .map(|p| p.name.clone())
+            .collect();
+        ready.sort();
+        ready.dedup();
+        ready
+    }
+
     /// What one read of the events sees: the script's next answer (the last one repeats), or
     /// `events` when nothing is scripted.
     fn next_events(&mut self) -> Vec<EventInfo> {
@@ -188,6 +263,14 @@ impl ScriptedCluster {
         self.calls.lock().unwrap().clone()
     }
 
+    /// The changing calls of one kind: `calls_of("scale")`.
+    pub fn calls_of(&self, kind: &str) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.starts_with(kind))
+            .collect()
+    }
+
     fn advance(&self, by: Duration) {
         *self.clock.lock().unwrap() += by;
     }
@@ -219,7 +302,14 @@ impl ScriptedCluster {
     }
 
     fn check(&self, method: &'static str, namespace: &str) -> Result<(), ClusterError> {
-        let state = self.state.lock().unwrap();
+        let mut state = self.state.lock().unwrap();
+        if let Some(left) = state.forbidden_after.get_mut(method) {
+            if *left == 0 {
+                state.forbidden.insert(method);
+            } else {
+                *left -= 1;
+            }
+        }
         if state.unreachable {
             return Err(ClusterError::Unreachable {
                 context: self.context.clone(),
@@ -569,8 +659,11 @@ impl Cluster for ScriptedCluster {
     ) -> Result<(), ClusterError> {
         self.check("scale", namespace)?;
         self.record(format!("scale {kind}/{name}={replicas}"));
-        if kind == WorkloadKind::StatefulSet && replicas == 0 {
-            self.state.lock().unwrap().database_went_away();
+        let mut state = self.state.lock().unwrap();
+        match kind {
+            WorkloadKind::StatefulSet if replicas == 0 => state.database_went_away(),
+            WorkloadKind::Deployment => state.scale_deployment(name, replicas),
+            _ => {}
         }
         Ok(())
     }
@@ -669,6 +762,53 @@ impl Cluster for ScriptedCluster {
         name: &str,
     ) -> Result<Option<ServiceInfo>, ClusterError> {
         self.read("service", namespace, |s| s.services.get(name).cloned())
+    }
+
+    async fn services(&self, namespace: &str) -> Result<Vec<ServiceInfo>, ClusterError> {
+        self.read("services", namespace, |s| {
+            s.services.values().cloned().collect()
+        })
+    }
+
+    /// The EndpointSlice controller follows at once: the Service's ready endpoints become the
+    /// ready pods (of every scripted selector) the new selector matches.
+    async fn set_selector(
+        &self,
+        namespace: &str,
+        service: &str,
+        selector: &BTreeMap<String, String>,
+    ) -> Result<(), ClusterError> {
+        self.check("set_selector", namespace)?;
+        let shown: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        self.record(format!("selector Service/{service}={}", shown.join(",")));
+        let mut state = self.state.lock().unwrap();
+        if let Some(info) = state.services.get_mut(service) {
+            info.selector = selector.clone();
+        }
+        let ready = state.ready_endpoints_of(selector);
+        state.endpoints.insert(service.into(), [ready].into());
+        Ok(())
+    }
+
+    async fn deployments(
+        &self,
+        namespace: &str,
+    ) -> Result<Vec<crate::strategy::Side>, ClusterError> {
+        self.read("deployments", namespace, |s| {
+            s.workloads
+                .iter()
+                .filter(|((kind, _), _)| *kind == WorkloadKind::Deployment)
+                .map(|((kind, name), w)| crate::strategy::Side {
+                    name: name.clone(),
+                    labels: s
+                        .templates
+                        .get(&(*kind, name.clone()))
+                        .and_then(|t| t.metadata.as_ref()?.labels.clone())
+                        .unwrap_or_default(),
+                    replicas: w.desired,
+                })
+                .collect()
+        })
     }
 
     async fn ready_endpoints(

@@ -576,6 +576,28 @@ pub trait Cluster: Sync {
         name: &str,
     ) -> impl Future<Output = Result<Option<ServiceInfo>, ClusterError>> + Send;
 
+    /// Every Service of the namespace.
+    fn services(
+        &self,
+        namespace: &str,
+    ) -> impl Future<Output = Result<Vec<ServiceInfo>, ClusterError>> + Send;
+
+    /// Replaces a Service's selector as a whole (a blue-green switch; keys not in `selector`
+    /// go).
+    fn set_selector(
+        &self,
+        namespace: &str,
+        service: &str,
+        selector: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<(), ClusterError>> + Send;
+
+    /// Every Deployment of the namespace as a release side: name, pod template labels,
+    /// `spec.replicas`.
+    fn deployments(
+        &self,
+        namespace: &str,
+    ) -> impl Future<Output = Result<Vec<crate::strategy::Side>, ClusterError>> + Send;
+
     /// Names of the pods behind a Service's ready endpoints (from its EndpointSlices).
     fn ready_endpoints(
         &self,

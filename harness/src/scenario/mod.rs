@@ -2,6 +2,8 @@
 //! Each returns a [`ScenarioOutcome`]; the CLI, the cucumber steps and the reports render it.
 //! The order of [`CATALOGUE`] is the order `deploycheck check` runs them in.
 
+pub mod bluegreen;
+pub mod canary;
 pub mod connectivity;
 pub mod deploy;
 pub mod endpoints;
@@ -11,6 +13,7 @@ pub mod ledger;
 pub mod liveness;
 pub mod persistence;
 pub mod readiness;
+pub mod release;
 pub mod replicas;
 pub mod resources;
 pub mod rolling;
@@ -138,6 +141,8 @@ catalogue! {
         liveness::SPEC => liveness::liveness_restart [app_url];
         readiness::SPEC => readiness::readiness_follows_database [app_url];
         rolling::SPEC => rolling::restart_without_errors [app_url];
+        bluegreen::SPEC => bluegreen::switch_and_back [app_url];
+        canary::SPEC => canary::split_and_abort [app_url];
     ]
     extras: [
         hpa::SCALE_DOWN => hpa::scale_down [hpa::SAMPLE];
@@ -178,6 +183,11 @@ pub enum Undo {
         replicas: i32,
     },
     Apply(serde_json::Value),
+    /// A Service's selector as it was found (a blue-green switch).
+    Selector {
+        service: String,
+        selector: BTreeMap<String, String>,
+    },
 }
 
 impl<C: Cluster> Target<C> {
@@ -256,6 +266,12 @@ impl<C: Cluster> Target<C> {
                         )
                         .await
                         .map(drop),
+                ),
+                Undo::Selector { service, selector } => (
+                    format!("put Service {service}'s selector back"),
+                    self.cluster
+                        .set_selector(&self.namespace, service, selector)
+                        .await,
                 ),
             };
             done.push(match result {
@@ -624,7 +640,9 @@ pub(crate) mod tests {
                 "hpa",
                 "liveness",
                 "readiness",
-                "rolling"
+                "rolling",
+                "bluegreen",
+                "canary"
             ]
         );
         let read_only: Vec<&str> = CATALOGUE

@@ -35,6 +35,7 @@ mod testing;
 mod watch;
 mod workloads;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::NamespaceResourceScope;
@@ -214,6 +215,8 @@ impl Cluster for KubeCluster {
         fn scale(&self, namespace: &str, kind: WorkloadKind, name: &str, replicas: i32)
             -> Result<(), ClusterError>;
         fn restart(&self, namespace: &str, deployment: &str) -> Result<(), ClusterError>;
+        fn deployments(&self, namespace: &str)
+            -> Result<Vec<crate::strategy::Side>, ClusterError>;
         // pods.rs
         fn pods(&self, namespace: &str, selector: &str) -> Result<Vec<PodState>, ClusterError>;
         fn delete_pod(&self, namespace: &str, name: &str) -> Result<(), ClusterError>;
@@ -223,6 +226,9 @@ impl Cluster for KubeCluster {
         fn delete_job(&self, namespace: &str, name: &str) -> Result<(), ClusterError>;
         // services.rs
         fn service(&self, namespace: &str, name: &str) -> Result<Option<ServiceInfo>, ClusterError>;
+        fn services(&self, namespace: &str) -> Result<Vec<ServiceInfo>, ClusterError>;
+        fn set_selector(&self, namespace: &str, service: &str,
+            selector: &BTreeMap<String, String>) -> Result<(), ClusterError>;
         fn ready_endpoints(&self, namespace: &str, service: &str)
             -> Result<Vec<String>, ClusterError>;
         fn wait_endpoints(&self, namespace: &str, service: &str, done: EndpointCondition<'_>,

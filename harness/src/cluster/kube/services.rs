@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Api;
-use kube::api::ListParams;
+use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::watcher;
 
 use super::KubeCluster;
@@ -63,6 +63,45 @@ impl KubeCluster {
         name: &str,
     ) -> Result<Option<ServiceInfo>, ClusterError> {
         self.get_in(namespace, "Service", name, service_info).await
+    }
+
+    pub(super) async fn services(&self, namespace: &str) -> Result<Vec<ServiceInfo>, ClusterError> {
+        let services: Vec<Service> = self
+            .list_in(namespace, &ListParams::default(), "listing Services")
+            .await?;
+        Ok(services.into_iter().map(service_info).collect())
+    }
+
+    /// A merge patch that names every key of the current selector the new one lacks as `null`
+    /// (a merge patch keeps what it does not name), so the selector is replaced whole.
+    pub(super) async fn set_selector(
+        &self,
+        namespace: &str,
+        service: &str,
+        selector: &BTreeMap<String, String>,
+    ) -> Result<(), ClusterError> {
+        let action = format!("changing the selector of Service {service}");
+        let current = self
+            .service(namespace, service)
+            .await?
+            .ok_or_else(|| ClusterError::Api {
+                action: action.clone(),
+                namespace: namespace.into(),
+                reason: format!("Service {service} does not exist"),
+            })?
+            .selector;
+        let mut merged: serde_json::Map<String, serde_json::Value> = current
+            .keys()
+            .filter(|key| !selector.contains_key(*key))
+            .map(|key| (key.clone(), serde_json::Value::Null))
+            .collect();
+        merged.extend(selector.iter().map(|(k, v)| (k.clone(), v.clone().into())));
+        let patch = Patch::Merge(serde_json::json!({"spec": {"selector": merged}}));
+        Api::<Service>::namespaced(self.client.clone(), namespace)
+            .patch(service, &PatchParams::default(), &patch)
+            .await
+            .map(drop)
+            .map_err(|e| self.error(&action, namespace, e))
     }
 
     pub(super) async fn ready_endpoints(
@@ -131,9 +170,47 @@ impl KubeCluster {
 mod tests {
     use serde_json::json;
 
-    use super::super::testing::{get, list, scripted};
+    use super::super::testing::{get, list, patch, scripted};
     use super::*;
     use crate::cluster::Cluster;
+
+    #[tokio::test]
+    async fn services_lists_the_namespace_and_set_selector_replaces_it_whole() {
+        let script = [get("/api/v1/namespaces/shop/services").answer(list(json!([
+            {"metadata": {"name": "web"}, "spec": {"selector": {"app": "web", "version": "blue"},
+             "ports": [{"port": 80, "targetPort": "http"}]}}
+        ])))];
+        let call = async |c: &KubeCluster| Cluster::services(c, "shop").await;
+        let services = scripted(script, call).await.unwrap();
+        assert_eq!(
+            (
+                services[0].name.as_str(),
+                services[0].selector.get("version")
+            ),
+            ("web", Some(&"blue".to_string()))
+        );
+        let green: BTreeMap<String, String> = [
+            ("app".into(), "web".into()),
+            ("version".into(), "green".into()),
+        ]
+        .into();
+        let blue = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+            "spec": {"selector": {"app": "web", "version": "blue", "slot": "a"}}});
+        let script = [
+            get("/api/v1/namespaces/shop/services/web").answer(blue.clone()),
+            patch("/api/v1/namespaces/shop/services/web")
+                .content_type("application/merge-patch+json")
+                .body(|body| {
+                    assert_eq!(
+                        *body,
+                        json!({"spec": {"selector": {"app": "web", "version": "green", "slot": null}}})
+                    )
+                })
+                .answer(blue),
+        ];
+        let call = async |c: &KubeCluster| Cluster::set_selector(c, "shop", "web", &green).await;
+        scripted(script, call).await.unwrap();
+    }
 
     #[tokio::test]
     async fn wait_endpoints_watches_the_services_slices_and_judges_their_union() {

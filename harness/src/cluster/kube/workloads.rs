@@ -258,6 +258,35 @@ impl KubeCluster {
             .map(Option::flatten)
     }
 
+    pub(super) async fn deployments(
+        &self,
+        namespace: &str,
+    ) -> Result<Vec<crate::strategy::Side>, ClusterError> {
+        let deployments: Vec<Deployment> = self
+            .list_in(
+                namespace,
+                &kube::api::ListParams::default(),
+                "listing Deployments",
+            )
+            .await?;
+        Ok(deployments
+            .into_iter()
+            .map(|d| {
+                let spec = d.spec.unwrap_or_default();
+                crate::strategy::Side {
+                    name: d.metadata.name.unwrap_or_default(),
+                    labels: spec
+                        .template
+                        .metadata
+                        .and_then(|m| m.labels)
+                        .unwrap_or_default(),
+                    // Unset, the API server defaults it to 1.
+                    replicas: spec.replicas.unwrap_or(1),
+                }
+            })
+            .collect())
+    }
+
     pub(super) async fn scale(
         &self,
         namespace: &str,
@@ -307,6 +336,29 @@ mod tests {
     use super::super::testing::{ApiRequest, patch, routed, scripted};
     use super::*;
     use crate::cluster::Cluster;
+
+    #[tokio::test]
+    async fn deployments_lists_the_namespace_with_pod_labels_and_replicas() {
+        let script = [
+            super::super::testing::get("/apis/apps/v1/namespaces/shop/deployments").answer(
+                super::super::testing::list(json!([
+                    {"metadata": {"name": "web-blue"}, "spec": {"replicas": 3,
+                      "selector": {"matchLabels": {"app": "web"}},
+                      "template": {"metadata": {"labels": {"app": "web", "version": "blue"}}}}},
+                    {"metadata": {"name": "web-green"}, "spec": {
+                      "selector": {"matchLabels": {"app": "web"}},
+                      "template": {"metadata": {"labels": {"app": "web", "version": "green"}}}}}
+                ])),
+            ),
+        ];
+        let call = async |c: &KubeCluster| Cluster::deployments(c, "shop").await;
+        let sides = scripted(script, call).await.unwrap();
+        let seen: Vec<_> = sides
+            .iter()
+            .map(|s| (s.name.as_str(), s.labels["version"].as_str(), s.replicas))
+            .collect();
+        assert_eq!(seen, [("web-blue", "blue", 3), ("web-green", "green", 1)]);
+    }
 
     #[tokio::test]
     async fn scale_merge_patches_the_scale_subresource_of_a_statefulset() {

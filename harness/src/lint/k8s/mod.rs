@@ -30,18 +30,20 @@ macro_rules! rule {
 mod autoscaling;
 mod networking;
 mod probes;
+mod releases;
 mod resources_security;
 mod storage;
 mod workloads;
 
 /// Every family's rules; [`rules`] lists them by id.
-const FAMILIES: [&[Rule]; 6] = [
+const FAMILIES: [&[Rule]; 7] = [
     &workloads::RULES,
     &probes::RULES,
     &resources_security::RULES,
     &networking::RULES,
     &autoscaling::RULES,
     &storage::RULES,
+    &releases::RULES,
 ];
 
 /// A rule over one container of a workload.
@@ -62,7 +64,7 @@ const CONTAINER_CHECKS: [ContainerCheck; 7] = [
 ];
 
 /// Run once, after the container checks.
-const MANIFEST_CHECKS: [ManifestCheck; 8] = [
+const MANIFEST_CHECKS: [ManifestCheck; 9] = [
     resources_security::database_auth,             // DC003
     storage::database_data,                        // DC004
     workloads::database_statefulset,               // DC005
@@ -71,6 +73,7 @@ const MANIFEST_CHECKS: [ManifestCheck; 8] = [
     networking::services,                          // DC040, DC041
     workloads::availability,                       // DC070, DC071
     resources_security::credentials_in_configmaps, // DC002, after those in env
+    releases::releases,                            // DC090 to DC096
 ];
 
 /// The Kubernetes rules, by id.
@@ -101,16 +104,88 @@ struct Manifests<'a> {
     profile: &'a Profile,
     workloads: Vec<Workload<'a>>,
     services: Vec<&'a Object>,
+    /// The release strategy the Deployments and Services form, if any.
+    release: Option<crate::strategy::Release>,
 }
 
 impl<'a> Manifests<'a> {
     fn new(objects: &'a [Object], profile: &'a Profile) -> Manifests<'a> {
-        Manifests {
+        let mut manifests = Manifests {
             objects,
             profile,
             workloads: workloads(objects, profile),
             services: objects.iter().filter(|o| o.kind == "Service").collect(),
-        }
+            release: None,
+        };
+        manifests.release = crate::strategy::recognise(
+            &manifests.sides(),
+            &manifests.routes(),
+            &profile.app.service,
+        );
+        manifests
+    }
+
+    /// The largest `minReplicas` of the HPAs that scale Deployment `name`.
+    fn hpa_minimum(&self, name: &str) -> Option<i64> {
+        crate::manifest::of_kind(self.objects, "HorizontalPodAutoscaler")
+            .filter(|h| {
+                let target = |key| {
+                    h.node
+                        .path(&["spec", "scaleTargetRef", key])
+                        .and_then(Node::as_str)
+                };
+                target("kind") == Some("Deployment") && target("name") == Some(name)
+            })
+            .map(|h| {
+                h.node
+                    .path(&["spec", "minReplicas"])
+                    .and_then(Node::as_i64)
+                    .unwrap_or(1)
+            })
+            .max()
+    }
+
+    /// The app Deployments as release sides. A side an HPA scales runs at least the HPA's
+    /// `minReplicas` (its own `replicas` is then usually left out: the HPA owns it).
+    fn sides(&self) -> Vec<crate::strategy::Side> {
+        self.workloads
+            .iter()
+            .filter(|w| w.object.kind == "Deployment" && !w.is_database)
+            .map(|w| {
+                let own = w
+                    .object
+                    .node
+                    .path(&["spec", "replicas"])
+                    .and_then(Node::as_i64)
+                    .unwrap_or(1);
+                crate::strategy::Side {
+                    name: w.object.name.clone(),
+                    labels: w.pod_labels.clone(),
+                    replicas: own.max(self.hpa_minimum(&w.object.name).unwrap_or(0)) as i32,
+                }
+            })
+            .collect()
+    }
+
+    /// The Services with a selector, as release routes.
+    fn routes(&self) -> Vec<crate::strategy::Route> {
+        self.services
+            .iter()
+            .filter_map(|s| {
+                Some(crate::strategy::Route {
+                    name: s.name.clone(),
+                    selector: labels(Some(s.node.path(&["spec", "selector"])?)),
+                })
+            })
+            .collect()
+    }
+
+    /// Whether Deployment `name` is the canary side of a canary release (one replica is what
+    /// a canary is for, not an availability problem).
+    fn is_canary(&self, name: &str) -> bool {
+        self.release
+            .as_ref()
+            .is_some_and(|r| r.kind == crate::strategy::Kind::Canary && r.sides[1].name == name)
     }
 
     /// Every container of every workload, init containers after the others.

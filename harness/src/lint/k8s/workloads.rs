@@ -133,7 +133,6 @@ pub(super) fn database_statefulset(m: &Manifests, out: &mut Vec<Finding>) {
 /// DC070, DC071: the app Deployment keeps two replicas and a PodDisruptionBudget.
 pub(super) fn availability(m: &Manifests, out: &mut Vec<Finding>) {
     let (objects, workloads) = (m.objects, &m.workloads);
-    let hpas: Vec<&Object> = of_kind(objects, "HorizontalPodAutoscaler").collect();
     let pdbs: Vec<&Object> = of_kind(objects, "PodDisruptionBudget").collect();
     for w in workloads
         .iter()
@@ -141,21 +140,8 @@ pub(super) fn availability(m: &Manifests, out: &mut Vec<Finding>) {
     {
         let replicas_node = w.object.node.path(&["spec", "replicas"]);
         let replicas = replicas_node.and_then(Node::as_i64).unwrap_or(1);
-        let hpa_min = hpas
-            .iter()
-            .find(|h| {
-                h.node
-                    .path(&["spec", "scaleTargetRef", "name"])
-                    .and_then(Node::as_str)
-                    == Some(w.object.name.as_str())
-            })
-            .map(|h| {
-                h.node
-                    .path(&["spec", "minReplicas"])
-                    .and_then(Node::as_i64)
-                    .unwrap_or(1)
-            });
-        if replicas < 2 && hpa_min.is_none_or(|m| m < 2) {
+        let hpa_min = m.hpa_minimum(&w.object.name);
+        if replicas < 2 && hpa_min.is_none_or(|m| m < 2) && !m.is_canary(&w.object.name) {
             push(
                 out,
                 &APP_REPLICAS,

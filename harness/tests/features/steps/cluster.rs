@@ -3,6 +3,7 @@
 //! context, say) fails here: cucumber has no run-time skip, and a gate must never count a
 //! skip as a pass.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use cucumber::{given, then};
@@ -25,22 +26,38 @@ struct Session {
     outcomes: Mutex<Vec<ScenarioOutcome>>,
 }
 
-static SESSION: OnceCell<Result<Session, String>> = OnceCell::const_new();
+/// The overlay every `@cluster` scenario uses unless it names a variant.
+const DEV: &str = "dev";
 
-async fn start() -> Result<Session, String> {
+/// One deployment per overlay, made by the first scenario that needs it.
+type Sessions = BTreeMap<String, &'static OnceCell<Result<Session, String>>>;
+static SESSIONS: std::sync::Mutex<Sessions> = std::sync::Mutex::new(BTreeMap::new());
+
+async fn start(variant: &str) -> Result<Session, String> {
     let context = std::env::var("DEPLOYCHECK_CONTEXT").ok();
     let (client, context) = cluster::connect(context.as_deref())
         .await
         .map_err(|e| format!("`cargo test --features e2e` needs a cluster: {e}"))?;
     let cluster = Arc::new(KubeCluster::new(client, context));
-    let profile = Profile::built_in("reference").map_err(|e| e.to_string())?;
-    let existing = std::env::var("DEPLOYCHECK_NAMESPACE").ok();
+    let overlay = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../k8s/overlays")
+        .join(variant);
+    // A variant's profile lies next to its overlay (the reference where there is none).
+    let profile = Profile::resolve(None, &overlay).map_err(|e| e.to_string())?;
+    // DEPLOYCHECK_NAMESPACE is a running dev stack; the variants always get their own.
+    let existing = std::env::var("DEPLOYCHECK_NAMESPACE")
+        .ok()
+        .filter(|_| variant == DEV);
     let manifests = match &existing {
         Some(_) => None,
         None => {
-            let overlay =
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../k8s/overlays/dev");
-            Some(check::load_manifests(&overlay).map_err(|e| e.to_string())?)
+            let mut manifests = check::load_manifests(&overlay).map_err(|e| e.to_string())?;
+            if variant != DEV {
+                // Every variant builds on dev's NodePort 30500, which dev's namespace may hold
+                // in this same run: the API server picks free ones (`--node-ports auto`).
+                deploycheck::preflight::clear_node_ports(&mut manifests);
+            }
+            Some(manifests)
         }
     };
     let namespace = existing
@@ -105,8 +122,13 @@ async fn start() -> Result<Session, String> {
     })
 }
 
-async fn session() -> &'static Session {
-    match SESSION.get_or_init(start).await {
+async fn session(variant: &str) -> &'static Session {
+    let cell = *SESSIONS
+        .lock()
+        .unwrap()
+        .entry(variant.to_string())
+        .or_insert_with(|| Box::leak(Box::new(OnceCell::new())));
+    match cell.get_or_init(|| start(variant)).await {
         Ok(session) => session,
         Err(error) => panic!("{error}"),
     }
@@ -114,12 +136,18 @@ async fn session() -> &'static Session {
 
 #[given("the stack is deployed in the cluster")]
 async fn deployed(_world: &mut DeployWorld) {
-    session().await;
+    session(DEV).await;
+}
+
+#[given(expr = "the {string} variant is deployed in the cluster")]
+async fn variant_deployed(world: &mut DeployWorld, variant: String) {
+    session(&variant).await;
+    world.variant = Some(variant);
 }
 
 #[then(expr = "the {string} scenario passes")]
-async fn passes(_world: &mut DeployWorld, id: String) {
-    let session = session().await;
+async fn passes(world: &mut DeployWorld, id: String) {
+    let session = session(world.variant.as_deref().unwrap_or(DEV)).await;
     let outcome = if id == "deploy" {
         session.deploy.clone()
     } else {
@@ -146,9 +174,20 @@ async fn passes(_world: &mut DeployWorld, id: String) {
 /// After the run: reports under target/deploycheck-reports (or DEPLOYCHECK_REPORTS) and the
 /// namespace deleted unless DEPLOYCHECK_KEEP says otherwise.
 pub async fn finish() {
-    let Some(Ok(session)) = SESSION.get() else {
-        return;
-    };
+    let sessions: Vec<(String, &'static OnceCell<Result<Session, String>>)> = SESSIONS
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(variant, cell)| (variant.clone(), *cell))
+        .collect();
+    for (variant, cell) in sessions {
+        if let Some(Ok(session)) = cell.get() {
+            finish_one(&variant, session).await;
+        }
+    }
+}
+
+async fn finish_one(variant: &str, session: &Session) {
     let scenarios = session.outcomes.lock().await.clone();
     let failed = scenarios
         .iter()
@@ -180,7 +219,7 @@ pub async fn finish() {
         .chain([cleanup])
         .collect::<Vec<_>>()
         .join("; ");
-    println!("cleanup: {cleanup}");
+    println!("cleanup ({variant}): {cleanup}");
     let report = CheckReport {
         context: cluster.context().to_string(),
         namespace: session.target.namespace.clone(),
@@ -196,12 +235,16 @@ pub async fn finish() {
         std::path::PathBuf::from,
     );
     let _ = std::fs::create_dir_all(&dir);
+    let name = match variant {
+        DEV => "cluster".to_string(),
+        other => format!("cluster-{other}"),
+    };
     let _ = std::fs::write(
-        dir.join("cluster.json"),
+        dir.join(format!("{name}.json")),
         deploycheck::report::cluster::json(&report),
     );
     let _ = std::fs::write(
-        dir.join("cluster.xml"),
+        dir.join(format!("{name}.xml")),
         deploycheck::report::cluster::junit(&report),
     );
 }

@@ -25,6 +25,9 @@ pub struct DeployWorld {
     /// The last `deploycheck` run, and its JSON report when it wrote one.
     pub output: Option<std::process::Output>,
     pub report: Option<serde_json::Value>,
+    /// The `@cluster` overlay the scenario runs on (`dev` when it names none).
+    #[cfg(feature = "e2e")]
+    pub variant: Option<String>,
 }
 
 impl Drop for DeployWorld {
