@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use super::release::{self, Prober};
 use super::{ScenarioOutcome, Target, Undo};
-use crate::cluster::safety::Destructive;
 use crate::cluster::{Cluster, WorkloadKind};
 use crate::forward::Forwarder;
 use crate::profile::Requirement;
@@ -26,9 +25,6 @@ pub async fn switch_and_back<C: Cluster + Send + 'static>(
     target: &Target<C>,
     base_url: &str,
 ) -> ScenarioOutcome {
-    if let Destructive::Refused(reason) = &target.destructive {
-        return ScenarioOutcome::skip(ID, reason.clone());
-    }
     let release = match release::recognise(target, ID, Kind::BlueGreen).await {
         Ok(release) => release,
         Err(outcome) => return outcome,
@@ -541,6 +537,20 @@ mod tests {
              '{\"spec\":{\"selector\":{\"version\":\"blue\"}}}'`",
         );
         crate::testing::assert_not_said(&outcome, "left as found");
+    }
+
+    /// Both release scenarios change live traffic: on a context that is not clearly local
+    /// they skip with the reason and touch nothing.
+    #[tokio::test]
+    async fn remote_contexts_skip_both_release_scenarios_and_touch_nothing() {
+        let target = target(ScriptedCluster::new("arn:aws:eks:prod"));
+        let blue_green = switch_and_back(&target, "http://127.0.0.1:9").await;
+        let canary = crate::scenario::canary::split_and_abort(&target, "http://127.0.0.1:9").await;
+        assert_eq!(
+            (blue_green.verdict, canary.verdict),
+            (Verdict::Skip, Verdict::Skip)
+        );
+        assert!(target.cluster.calls().is_empty());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use super::release::{self, Prober};
 use super::{ScenarioOutcome, Target, Undo};
-use crate::cluster::safety::Destructive;
 use crate::cluster::{Cluster, WorkloadKind, WorkloadState};
 use crate::forward::Forwarder;
 use crate::profile::Requirement;
@@ -34,9 +33,6 @@ pub async fn split_and_abort<C: Cluster + Send + 'static>(
     target: &Target<C>,
     _base_url: &str,
 ) -> ScenarioOutcome {
-    if let Destructive::Refused(reason) = &target.destructive {
-        return ScenarioOutcome::skip(ID, reason.clone());
-    }
     let release = match release::recognise(target, ID, Kind::Canary).await {
         Ok(release) => release,
         Err(outcome) => return outcome,
@@ -342,6 +338,10 @@ mod tests {
 
     const NAME: (&str, &str) = ("app.kubernetes.io/name", "deploycheck-app");
 
+    /// How the reference canary's verdict begins.
+    const REFERENCE_SPLIT: &str = "canary by label `track`: stable deploycheck-app (stable) × 3, \
+         canary deploycheck-app-canary (canary) × 1, Service deploycheck-app; the canary answered ";
+
     fn track(track: &str) -> BTreeMap<String, String> {
         labels(&[NAME, ("track", track)])
     }
@@ -400,12 +400,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_reference_variant_splits_by_ready_pods_and_aborts_without_a_failed_request() {
         let (outcome, cluster) = run(canary_stack(labels(&[NAME]), "canary").await).await;
-        assert_begins(
-            &outcome,
-            Verdict::Pass,
-            "canary by label `track`: stable deploycheck-app (stable) × 3, canary \
-             deploycheck-app-canary (canary) × 1, Service deploycheck-app; the canary answered ",
-        );
+        assert_begins(&outcome, Verdict::Pass, REFERENCE_SPLIT);
         assert_said(&outcome, "of 200 requests on fresh connections");
         assert_said(
             &outcome,
@@ -428,12 +423,7 @@ mod tests {
     async fn the_rendered_reference_variant_passes() {
         let state = crate::scenario::release::testing::rolled_out_variant("canary").await;
         let (outcome, _) = run(state).await;
-        assert_begins(
-            &outcome,
-            Verdict::Pass,
-            "canary by label `track`: stable deploycheck-app (stable) × 3, canary \
-             deploycheck-app-canary (canary) × 1, Service deploycheck-app; the canary answered ",
-        );
+        assert_begins(&outcome, Verdict::Pass, REFERENCE_SPLIT);
         assert_said(&outcome, "expected 25.0% = 1 of 4 ready endpoints");
     }
 

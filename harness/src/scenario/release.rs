@@ -11,13 +11,17 @@ use crate::cluster::Cluster;
 use crate::profile::StrategyKind;
 use crate::strategy::{self, Kind, Release, Route};
 
-/// The release of the namespace if it is of `wanted` kind; otherwise the outcome that says why
-/// the scenario does not run (a skip) or cannot (a failure to read).
+/// The release of the namespace if it is of `wanted` kind and destructive steps are allowed
+/// (both scenarios change the live traffic); otherwise the outcome that says why the scenario
+/// does not run (a skip) or cannot (a failure to read).
 pub async fn recognise<C: Cluster>(
     target: &Target<C>,
     id: &'static str,
     wanted: Kind,
 ) -> Result<Release, ScenarioOutcome> {
+    if let crate::cluster::safety::Destructive::Refused(reason) = &target.destructive {
+        return Err(ScenarioOutcome::skip(id, reason.clone()));
+    }
     let settings = &target.profile.strategy;
     let insisted = match settings.kind {
         StrategyKind::None => {
