@@ -1238,6 +1238,83 @@ mod tests {
         stack.shutdown().await.unwrap();
     }
 
+    /// `deploycheck check --deploy k8s/overlays/<variant> --only <scenario>` against the fake,
+    /// with the profile next to the overlay (the reference where there is none): the rendered
+    /// variant rolls out and its release is proven.
+    async fn variant_passes_check(variant: &str, scenario: &str) {
+        use crate::cluster::fake::{State, pod};
+        let overlay = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../k8s/overlays")
+            .join(variant);
+        let manifests = load_manifests(&overlay).unwrap();
+        let profile = Profile::resolve(None, &overlay).unwrap();
+        let mut state = crate::scenario::release::testing::rolled_out_variant(variant).await;
+        // The database, its claim, the node and the HPA as the reference has them, the HPA
+        // aimed at the profile's app Deployment.
+        let mut base = State::default();
+        reference_rolled_out(&mut base);
+        let database = (WorkloadKind::StatefulSet, "mongodb".to_string());
+        state
+            .workloads
+            .insert(database.clone(), base.workloads[&database].clone());
+        (state.pvcs, state.storage_classes, state.nodes, state.hpa) =
+            (base.pvcs, base.storage_classes, base.nodes, base.hpa);
+        for hpa in &mut state.hpa {
+            hpa.target = format!("Deployment/{}", profile.app.deployment);
+        }
+        let app_pods: Vec<_> = state.pods.values().flatten().cloned().collect();
+        state
+            .pods
+            .insert("app.kubernetes.io/name=deploycheck-app".into(), app_pods);
+        state.pods.insert(
+            "app.kubernetes.io/name=mongodb".into(),
+            vec![pod("mongodb-0", "m", true)],
+        );
+        state
+            .tunnels
+            .insert("mongodb-0".into(), crate::testing::closed_address());
+        let cluster = Arc::new(ScriptedCluster::new("kind-kind").with(|s| *s = state));
+        let options = CheckOptions {
+            only: vec![scenario.into()],
+            ..CheckOptions::default()
+        };
+        let report = check_on(
+            cluster.clone(),
+            profile,
+            &options,
+            Some(manifests),
+            std::future::pending(),
+            std::future::pending(),
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+        let verdicts: Vec<_> = report
+            .scenarios
+            .iter()
+            .map(|s| (s.id, s.verdict, s.detail.clone()))
+            .collect();
+        assert_eq!(
+            verdicts
+                .iter()
+                .map(|(id, v, _)| (*id, *v))
+                .collect::<Vec<_>>(),
+            [("deploy", Verdict::Pass), (scenario, Verdict::Pass)],
+            "{verdicts:#?}"
+        );
+        assert_eq!(report.restart_summary().as_deref(), Some("restarts: 0"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_canary_variant_passes_check_on_the_fake() {
+        variant_passes_check("canary", "canary").await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_blue_green_variant_passes_check_on_the_fake() {
+        variant_passes_check("bluegreen", "bluegreen").await;
+    }
+
     #[tokio::test]
     async fn an_interrupt_stops_the_scenarios_and_cleans_up() {
         let cluster = Arc::new(ScriptedCluster::new("kind-kind"));

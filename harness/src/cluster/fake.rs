@@ -682,7 +682,27 @@ impl Cluster for ScriptedCluster {
                     .then(|| state.pods.get(ANY_JOB))
                     .flatten()
             });
-            pods.cloned().unwrap_or_default()
+            match pods {
+                Some(pods) => pods.clone(),
+                // An unscripted selector matches as the API server would: the pods of every
+                // scripted selector whose labels it selects (pods without labels never match).
+                None => {
+                    let wanted: BTreeMap<String, String> = selector
+                        .split(',')
+                        .filter_map(|pair| pair.split_once('='))
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect();
+                    let mut found: Vec<PodState> = Vec::new();
+                    for pod in state.pods.values().flatten() {
+                        if crate::strategy::selects(&wanted, &pod.labels)
+                            && !found.iter().any(|f| f.uid == pod.uid)
+                        {
+                            found.push(pod.clone());
+                        }
+                    }
+                    found
+                }
+            }
         })
     }
 
