@@ -24,6 +24,8 @@ struct Session {
     app: Forwarder,
     database: Forwarder,
     outcomes: Mutex<Vec<ScenarioOutcome>>,
+    /// Its namespace was cleaned up already (a variant removed after its scenario).
+    finished: std::sync::atomic::AtomicBool,
 }
 
 /// The overlay every `@cluster` scenario uses unless it names a variant.
@@ -119,6 +121,7 @@ async fn start(variant: &str) -> Result<Session, String> {
         app,
         database,
         outcomes: Mutex::default(),
+        finished: std::sync::atomic::AtomicBool::new(false),
     })
 }
 
@@ -171,6 +174,13 @@ async fn passes(world: &mut DeployWorld, id: String) {
     }
 }
 
+/// A variant's stack goes as soon as its scenario is done: with the dev stack beside it, a
+/// third stack would not fit a small node's CPU requests.
+#[then(expr = "the {string} variant is removed from the cluster")]
+async fn variant_removed(_world: &mut DeployWorld, variant: String) {
+    finish_one(&variant, session(&variant).await).await;
+}
+
 /// After the run: reports under target/deploycheck-reports (or DEPLOYCHECK_REPORTS) and the
 /// namespace deleted unless DEPLOYCHECK_KEEP says otherwise.
 pub async fn finish() {
@@ -188,6 +198,12 @@ pub async fn finish() {
 }
 
 async fn finish_one(variant: &str, session: &Session) {
+    if session
+        .finished
+        .swap(true, std::sync::atomic::Ordering::SeqCst)
+    {
+        return;
+    }
     let scenarios = session.outcomes.lock().await.clone();
     let failed = scenarios
         .iter()
