@@ -1,9 +1,15 @@
-//! Request and database counters, rendered in the Prometheus text exposition format.
+//! Request and database counters, in a typed `prometheus-client` registry rendered as
+//! OpenMetrics text: `http_requests_total{method,route,status}`, the
+//! `http_request_duration_seconds` histogram by method and route, and
+//! `db_errors_total{operation}`.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
 
 /// Latency bucket bounds in seconds: fine below 100 ms where this service lives, coarse above.
 const BUCKETS: [f64; 14] = [
@@ -13,114 +19,112 @@ const BUCKETS: [f64; 14] = [
 /// Route label for requests that matched no route, so scanners cannot blow up cardinality.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
-#[derive(Default)]
+/// The `Content-Type` of [`Metrics::render`].
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Database operations whose error counter is shown from the start, at 0, so a dashboard's
+/// rate() has a series before the first error.
+const DB_OPERATIONS: [&str; 3] = ["insert", "find", "readiness check"];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: String,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
+}
+
 pub struct Metrics {
-    inner: Mutex<Inner>,
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    db_errors: Family<OperationLabels, Counter>,
 }
 
-#[derive(Default)]
-struct Inner {
-    requests: BTreeMap<(String, String, u16), u64>,
-    latency: BTreeMap<(String, String), Histogram>,
-    db_errors: BTreeMap<&'static str, u64>,
-}
-
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by method, route and status",
+            requests.clone(),
+        );
+        let latency = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        registry.register_with_unit(
+            "http_request_duration",
+            "Time from request to response headers",
+            Unit::Seconds,
+            latency.clone(),
+        );
+        let db_errors = Family::<OperationLabels, Counter>::default();
+        registry.register(
+            "db_errors",
+            "Database operations that failed or timed out",
+            db_errors.clone(),
+        );
+        for operation in DB_OPERATIONS {
+            let _ = db_errors.get_or_create(&OperationLabels {
+                operation: operation.into(),
+            });
+        }
+        Self {
+            registry,
+            requests,
+            latency,
+            db_errors,
+        }
+    }
 }
 
 impl Metrics {
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
-        let seconds = elapsed.as_secs_f64();
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        *inner
-            .requests
-            .entry((method.to_string(), route.to_string(), status))
-            .or_default() += 1;
-        let histogram = inner
-            .latency
-            .entry((method.to_string(), route.to_string()))
-            .or_default();
-        histogram.count += 1;
-        histogram.sum += seconds;
-        if let Some(first) = BUCKETS.iter().position(|bound| seconds <= *bound) {
-            histogram.counts[first] += 1;
-        }
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: method.into(),
+                route: route.into(),
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabels {
+                method: method.into(),
+                route: route.into(),
+            })
+            .observe(elapsed.as_secs_f64());
     }
 
     pub fn observe_db_error(&self, operation: &'static str) {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        *inner.db_errors.entry(operation).or_default() += 1;
+        self.db_errors
+            .get_or_create(&OperationLabels {
+                operation: operation.into(),
+            })
+            .inc();
     }
 
-    /// The exposition text. Histogram buckets are cumulative, as Prometheus requires.
+    /// The exposition text (OpenMetrics, ending in `# EOF`).
     pub fn render(&self) -> String {
-        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = String::new();
-        out.push_str("# HELP http_requests_total HTTP requests by method, route and status.\n");
-        out.push_str("# TYPE http_requests_total counter\n");
-        for ((method, route, status), n) in &inner.requests {
-            let _ = writeln!(
-                out,
-                "http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
-                escape(route)
-            );
-        }
-        out.push_str(
-            "# HELP http_request_duration_seconds Time from request to response headers.\n",
-        );
-        out.push_str("# TYPE http_request_duration_seconds histogram\n");
-        for ((method, route), h) in &inner.latency {
-            let labels = format!("method=\"{method}\",route=\"{}\"", escape(route));
-            let mut cumulative = 0;
-            for (bound, n) in BUCKETS.iter().zip(h.counts) {
-                cumulative += n;
-                let _ = writeln!(
-                    out,
-                    "http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "http_request_duration_seconds_sum{{{labels}}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "http_request_duration_seconds_count{{{labels}}} {}",
-                h.count
-            );
-        }
-        out.push_str("# HELP db_errors_total Database operations that failed or timed out.\n");
-        out.push_str("# TYPE db_errors_total counter\n");
-        for operation in ["insert", "find", "readiness check"] {
-            let n = inner.db_errors.get(operation).copied().unwrap_or(0);
-            let _ = writeln!(out, "db_errors_total{{operation=\"{operation}\"}} {n}");
-        }
-        for (operation, n) in inner
-            .db_errors
-            .iter()
-            .filter(|(op, _)| !["insert", "find", "readiness check"].contains(op))
-        {
-            let _ = writeln!(out, "db_errors_total{{operation=\"{operation}\"}} {n}");
-        }
-        out
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
     }
-}
-
-fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -141,16 +145,16 @@ mod tests {
             text.contains("http_requests_total{method=\"POST\",route=\"/data\",status=\"503\"} 1")
         );
         assert!(text.contains(
-            "http_request_duration_seconds_bucket{method=\"GET\",route=\"/\",le=\"0.0005\"} 1"
+            "http_request_duration_seconds_bucket{le=\"0.0005\",method=\"GET\",route=\"/\"} 1"
         ));
         assert!(text.contains(
-            "http_request_duration_seconds_bucket{method=\"GET\",route=\"/\",le=\"0.005\"} 2"
+            "http_request_duration_seconds_bucket{le=\"0.005\",method=\"GET\",route=\"/\"} 2"
         ));
         assert!(text.contains(
-            "http_request_duration_seconds_bucket{method=\"GET\",route=\"/\",le=\"10\"} 2"
+            "http_request_duration_seconds_bucket{le=\"10.0\",method=\"GET\",route=\"/\"} 2"
         ));
         assert!(text.contains(
-            "http_request_duration_seconds_bucket{method=\"GET\",route=\"/\",le=\"+Inf\"} 3"
+            "http_request_duration_seconds_bucket{le=\"+Inf\",method=\"GET\",route=\"/\"} 3"
         ));
         assert!(text.contains("http_request_duration_seconds_count{method=\"GET\",route=\"/\"} 3"));
         assert!(text.contains("db_errors_total{operation=\"insert\"} 1"));
@@ -167,5 +171,31 @@ mod tests {
             assert!(series.ends_with('}'), "{line}");
         }
         assert!(m.render().contains("route=\"/we\\\"ird\""));
+    }
+
+    /// OpenMetrics: the text ends with `# EOF`, and every sample belongs to a family with a
+    /// TYPE and a HELP line (a counter's samples end in `_total`, a histogram's in
+    /// `_bucket`, `_sum` or `_count`).
+    #[test]
+    fn every_sample_has_a_typed_and_described_family() {
+        let m = Metrics::default();
+        m.observe_request("GET", "/", 200, Duration::from_millis(2));
+        let text = m.render();
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap();
+            let family = ["_total", "_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(name);
+            assert!(
+                text.contains(&format!("# TYPE {family} ")),
+                "{family}: {text}"
+            );
+            assert!(
+                text.contains(&format!("# HELP {family} ")),
+                "{family}: {text}"
+            );
+        }
     }
 }

@@ -124,7 +124,7 @@ async fn health_ready_and_metrics() {
     app.get("/nope").await;
     let metrics = app.get("/metrics").await;
     assert_eq!(metrics.status(), 200);
-    assert!(content_type(&metrics).starts_with("text/plain; version=0.0.4"));
+    assert!(content_type(&metrics).starts_with("application/openmetrics-text; version=1.0.0"));
     let text = metrics.text().await.unwrap();
     for expected in [
         "http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 1",
