@@ -216,7 +216,5 @@ pub fn match_labels(selector: &Option<LabelSelector>) -> Option<Labels> {
     selector.as_ref().and_then(|s| s.match_labels.clone())
 }
 
-/// A selector picks pods only when it names labels and they all match.
-pub fn selects(selector: &Labels, labels: &Labels) -> bool {
-    !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
-}
+/// A selector picks pods only when it names labels and they all match: the harness's own rule.
+pub use deploycheck::strategy::selects;

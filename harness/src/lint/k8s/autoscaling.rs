@@ -1,7 +1,7 @@
 //! Autoscaling rules: an HPA targets a workload in the manifests, within sane bounds, on CPU
 //! utilisation that the target's requests make computable, and owns its target's replicas.
 
-use super::{Manifests, container_name, containers, push};
+use super::{Manifests, container_name, containers, push, scales};
 use crate::findings::{Finding, Rule};
 use crate::manifest::{Object, of_kind};
 use crate::yaml::Node;
@@ -179,23 +179,6 @@ pub(super) fn hpa_owned_replicas(m: &Manifests, out: &mut Vec<Finding>) {
             ),
         );
     }
-}
-
-/// Whether `hpa`'s scaleTargetRef names `workload`. An object without a namespace lands in
-/// whichever one it is applied to, so it may share the other's.
-fn scales(hpa: &Object, workload: &Object) -> bool {
-    let target = |key: &str| {
-        hpa.node
-            .path(&["spec", "scaleTargetRef", key])
-            .and_then(Node::as_str)
-    };
-    let same_namespace = match (&hpa.namespace, &workload.namespace) {
-        (Some(a), Some(b)) => a == b,
-        _ => true,
-    };
-    target("kind") == Some(workload.kind.as_str())
-        && target("name") == Some(workload.name.as_str())
-        && same_namespace
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use crate::findings::{Finding, Rule, finding};
 use crate::manifest::Object;
 use crate::profile::Profile;
+use crate::strategy::selects;
 use crate::yaml::Node;
 
 /// Declares a rule of the catalogue.
@@ -125,17 +126,10 @@ impl<'a> Manifests<'a> {
         manifests
     }
 
-    /// The largest `minReplicas` of the HPAs that scale Deployment `name`.
-    fn hpa_minimum(&self, name: &str) -> Option<i64> {
+    /// The largest `minReplicas` of the HPAs that scale `workload`.
+    fn hpa_minimum(&self, workload: &Object) -> Option<i64> {
         crate::manifest::of_kind(self.objects, "HorizontalPodAutoscaler")
-            .filter(|h| {
-                let target = |key| {
-                    h.node
-                        .path(&["spec", "scaleTargetRef", key])
-                        .and_then(Node::as_str)
-                };
-                target("kind") == Some("Deployment") && target("name") == Some(name)
-            })
+            .filter(|h| scales(h, workload))
             .map(|h| {
                 h.node
                     .path(&["spec", "minReplicas"])
@@ -161,7 +155,7 @@ impl<'a> Manifests<'a> {
                 crate::strategy::Side {
                     name: w.object.name.clone(),
                     labels: w.pod_labels.clone(),
-                    replicas: own.max(self.hpa_minimum(&w.object.name).unwrap_or(0)) as i32,
+                    replicas: own.max(self.hpa_minimum(w.object).unwrap_or(0)) as i32,
                 }
             })
             .collect()
@@ -348,8 +342,21 @@ fn workloads<'a>(objects: &'a [Object], profile: &Profile) -> Vec<Workload<'a>> 
         .collect()
 }
 
-fn selects(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
-    !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+/// Whether `hpa`'s scaleTargetRef names `workload`. An object without a namespace lands in
+/// whichever one it is applied to, so it may share the other's.
+fn scales(hpa: &Object, workload: &Object) -> bool {
+    let target = |key: &str| {
+        hpa.node
+            .path(&["spec", "scaleTargetRef", key])
+            .and_then(Node::as_str)
+    };
+    let same_namespace = match (&hpa.namespace, &workload.namespace) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
+    };
+    target("kind") == Some(workload.kind.as_str())
+        && target("name") == Some(workload.name.as_str())
+        && same_namespace
 }
 
 /// `matchLabels` of a label selector (matchExpressions are not evaluated).

@@ -140,7 +140,7 @@ pub(super) fn availability(m: &Manifests, out: &mut Vec<Finding>) {
     {
         let replicas_node = w.object.node.path(&["spec", "replicas"]);
         let replicas = replicas_node.and_then(Node::as_i64).unwrap_or(1);
-        let hpa_min = m.hpa_minimum(&w.object.name);
+        let hpa_min = m.hpa_minimum(w.object);
         if replicas < 2 && hpa_min.is_none_or(|m| m < 2) && !m.is_canary(&w.object.name) {
             push(
                 out,
