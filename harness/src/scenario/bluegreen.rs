@@ -11,7 +11,6 @@ use super::release::{self, Prober};
 use super::{ScenarioOutcome, Target, Undo};
 use crate::cluster::{Cluster, WorkloadKind};
 use crate::forward::Forwarder;
-use crate::profile::Requirement;
 use crate::strategy::{Kind, Release};
 
 pub const SPEC: super::Spec = super::Spec::destructive(
@@ -287,17 +286,13 @@ async fn switch<C: Cluster + Send + 'static>(
     }
     let mut advice = Vec::new();
     if let Some(failed) = release::failures(&answers) {
-        let seen = format!("{failed} during the switch and the rollback");
-        match settings.zero_failed_requests {
-            Requirement::Required => mismatches.push(format!(
-                "{seen}; the profile requires none (strategy.zero_failed_requests): {}",
-                super::GRACEFUL_SHUTDOWN_FIX
-            )),
-            Requirement::Advised => advice.push(format!(
-                "{seen}; clients see errors when the Service switches: {}",
-                super::GRACEFUL_SHUTDOWN_FIX
-            )),
-        }
+        super::lost_requests(
+            settings.zero_failed_requests,
+            "strategy.zero_failed_requests",
+            format!("{failed} during the switch and the rollback"),
+            "when the Service switches",
+        )
+        .sort_into(&mut mismatches, &mut advice);
     }
     let left = left_as_found(target, release, &mut mismatches).await;
     let attribution = if settings.version_header.is_empty() {

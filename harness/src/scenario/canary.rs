@@ -16,7 +16,6 @@ use super::release::{self, Prober};
 use super::{ScenarioOutcome, Target, Undo};
 use crate::cluster::{Cluster, WorkloadKind, WorkloadState};
 use crate::forward::Forwarder;
-use crate::profile::Requirement;
 use crate::strategy::{Kind, Release};
 
 pub const SPEC: super::Spec = super::Spec::destructive(
@@ -79,17 +78,13 @@ pub async fn split_and_abort<C: Cluster + Send + 'static>(
     let abort_text = match abort {
         Ok(Abort { text, failed }) => {
             if let Some(failed) = failed {
-                let seen = format!("{failed} while the canary was taken to zero");
-                match target.profile.strategy.zero_failed_requests {
-                    Requirement::Required => mismatches.push(format!(
-                        "{seen}; the profile requires none (strategy.zero_failed_requests): {}",
-                        super::GRACEFUL_SHUTDOWN_FIX
-                    )),
-                    Requirement::Advised => advice.push(format!(
-                        "{seen}; clients see errors when canary pods go away: {}",
-                        super::GRACEFUL_SHUTDOWN_FIX
-                    )),
-                }
+                super::lost_requests(
+                    target.profile.strategy.zero_failed_requests,
+                    "strategy.zero_failed_requests",
+                    format!("{failed} while the canary was taken to zero"),
+                    "when canary pods go away",
+                )
+                .sort_into(&mut mismatches, &mut advice);
             }
             text
         }

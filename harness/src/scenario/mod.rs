@@ -494,15 +494,26 @@ pub fn failed_requests(
         stats.requests,
         stats.failures.join("; ")
     );
-    Some(match profile.cluster.zero_failed_requests.get(scenario) {
+    Some(lost_requests(
+        profile.cluster.zero_failed_requests.get(scenario),
+        &format!("cluster.zero_failed_requests.{scenario}"),
+        seen,
+        "whenever a pod goes away",
+    ))
+}
+
+/// Failed requests (`seen`) judged by a zero-failed-requests rule (its profile key named in
+/// the text): a mismatch when zero is required, else advice saying when clients see errors
+/// (`when`, e.g. "whenever a pod goes away"); both with the fix.
+pub fn lost_requests(rule: Requirement, key: &str, seen: String, when: &str) -> Finding {
+    match rule {
         Requirement::Required => Finding::Mismatch(format!(
-            "{seen}; the profile requires none (cluster.zero_failed_requests.{scenario}): \
-                 {GRACEFUL_SHUTDOWN_FIX}"
+            "{seen}; the profile requires none ({key}): {GRACEFUL_SHUTDOWN_FIX}"
         )),
         Requirement::Advised => Finding::Advice(format!(
-            "{seen}; clients see errors whenever a pod goes away: {GRACEFUL_SHUTDOWN_FIX}"
+            "{seen}; clients see errors {when}: {GRACEFUL_SHUTDOWN_FIX}"
         )),
-    })
+    }
 }
 
 /// Stores `{"deploycheck_marker": marker}` through the app.

@@ -8,7 +8,7 @@
 use super::{Manifests, push};
 use crate::findings::{Finding, Rule};
 use crate::manifest::Object;
-use crate::strategy::{self, Kind, Release, Route};
+use crate::strategy::{self, Kind, Release};
 
 rule!(
     RECOGNISED,
@@ -86,64 +86,60 @@ pub(super) fn releases(m: &Manifests, out: &mut Vec<Finding>) {
     let Some(release) = &m.release else {
         return;
     };
-    let object_of = |name: &str| {
-        m.workloads
-            .iter()
-            .find(|w| w.object.kind == "Deployment" && w.object.name == name)
-            .map(|w| w.object)
-    };
-    let route_of = |name: &str| m.services.iter().find(|s| s.name == name).copied();
-    let selector_line = |service: &Object| {
-        service
-            .node
-            .path(&["spec", "selector"])
-            .map_or(service.node.line, |n| n.line)
-    };
-    if let Some(first) = object_of(&release.sides[0].name) {
+    if let Some(first) = deployment(m, &release.sides[0].name) {
         push(out, &RECOGNISED, first, first.node.line, release.describe());
     }
     match release.kind {
-        Kind::BlueGreen => blue_green(release, &m.routes(), m, out, &route_of, &selector_line),
-        Kind::Canary => canary(release, out, &object_of, &route_of, &selector_line),
+        Kind::BlueGreen => blue_green(m, release, out),
+        Kind::Canary => canary(m, release, out),
     }
     for side in &release.sides {
-        let Some(object) = object_of(&side.name) else {
+        let Some(object) = deployment(m, &side.name) else {
             continue;
         };
         if let Some(problem) = drops_to_zero(object, side.replicas) {
-            let line = object
-                .node
-                .path(&["spec", "strategy"])
-                .map_or(object.node.line, |n| n.line);
             push(
                 out,
                 &SIDE_TO_ZERO,
                 object,
-                line,
+                line_of(object, "strategy"),
                 format!("Deployment {}: {problem}", side.name),
             );
         }
     }
 }
 
-fn blue_green<'a>(
-    release: &Release,
-    routes: &[Route],
-    m: &Manifests,
-    out: &mut Vec<Finding>,
-    route_of: &dyn Fn(&str) -> Option<&'a Object>,
-    selector_line: &dyn Fn(&Object) -> u64,
-) {
+fn deployment<'a>(m: &Manifests<'a>, name: &str) -> Option<&'a Object> {
+    m.workloads
+        .iter()
+        .find(|w| w.object.kind == "Deployment" && w.object.name == name)
+        .map(|w| w.object)
+}
+
+fn service<'a>(m: &Manifests<'a>, name: &str) -> Option<&'a Object> {
+    m.services.iter().find(|s| s.name == name).copied()
+}
+
+/// The line of `spec.<field>`, or the object's when the field is not written.
+fn line_of(object: &Object, field: &str) -> u64 {
+    object
+        .node
+        .path(&["spec", field])
+        .map_or(object.node.line, |n| n.line)
+}
+
+fn blue_green(m: &Manifests, release: &Release, out: &mut Vec<Finding>) {
     let label = &release.label;
     // The profile's live Service selecting no side is the "neither" case: recognition then
     // fell back to another Service.
+    let routes = m.routes();
     let named_live = routes.iter().find(|r| r.name == m.profile.app.service);
     let live = match named_live {
         Some(route) if release.selected_by(route).is_empty() => Some(route),
         _ => release.live.as_ref(),
     };
     if let Some(live) = live
-        && let Some(object) = route_of(&live.name)
+        && let Some(object) = service(m, &live.name)
     {
         let message = match release.selected_by(live).len() {
             2 => Some(format!(
@@ -157,11 +153,17 @@ fn blue_green<'a>(
             _ => None,
         };
         if let Some(message) = message {
-            push(out, &LIVE_SELECTOR, object, selector_line(object), message);
+            push(
+                out,
+                &LIVE_SELECTOR,
+                object,
+                line_of(object, "selector"),
+                message,
+            );
         }
     }
     if let Some(preview) = &release.preview
-        && let Some(object) = route_of(&preview.name)
+        && let Some(object) = service(m, &preview.name)
         && release.selected_by(preview).contains(&0)
         && release
             .live
@@ -172,7 +174,7 @@ fn blue_green<'a>(
             out,
             &PREVIEW_SELECTOR,
             object,
-            selector_line(object),
+            line_of(object, "selector"),
             format!(
                 "preview Service {} selects the live side {} (`{label}: {}`)",
                 preview.name,
@@ -183,23 +185,17 @@ fn blue_green<'a>(
     }
 }
 
-fn canary<'a>(
-    release: &Release,
-    out: &mut Vec<Finding>,
-    object_of: &dyn Fn(&str) -> Option<&'a Object>,
-    route_of: &dyn Fn(&str) -> Option<&'a Object>,
-    selector_line: &dyn Fn(&Object) -> u64,
-) {
+fn canary(m: &Manifests, release: &Release, out: &mut Vec<Finding>) {
     let [stable, canary] = &release.sides;
     if let Some(live) = &release.live
-        && let Some(object) = route_of(&live.name)
+        && let Some(object) = service(m, &live.name)
         && let [only] = release.selected_by(live)[..]
     {
         push(
             out,
             &CANARY_UNREACHED,
             object,
-            selector_line(object),
+            line_of(object, "selector"),
             format!(
                 "Service {} selects only {} (`{}: {}`): {} gets no traffic",
                 live.name,
@@ -211,17 +207,13 @@ fn canary<'a>(
         );
     }
     if canary.replicas > stable.replicas
-        && let Some(object) = object_of(&canary.name)
+        && let Some(object) = deployment(m, &canary.name)
     {
-        let line = object
-            .node
-            .path(&["spec", "replicas"])
-            .map_or(object.node.line, |n| n.line);
         push(
             out,
             &CANARY_LARGER,
             object,
-            line,
+            line_of(object, "replicas"),
             format!(
                 "canary {} runs {} replicas, stable {} only {}",
                 canary.name, canary.replicas, stable.name, stable.replicas
