@@ -107,10 +107,14 @@ pub struct RunRestart {
     pub times: i32,
     /// The scenario whose window it fell in.
     pub scenario: String,
-    /// What deploycheck did that explains it; `None`: the stack restarted by itself.
-    pub caused_by: Option<String>,
-    #[serde(skip)]
+    /// What deploycheck did that explains it; `None`: the stack restarted by itself. Reports
+    /// show it as `caused_by`, in words.
+    #[serde(rename = "caused_by", serialize_with = "described")]
     pub fault: Option<Fault>,
+}
+
+fn described<S: serde::Serializer>(fault: &Option<Fault>, s: S) -> Result<S::Ok, S::Error> {
+    fault.as_ref().map(Fault::describe).serialize(s)
 }
 
 /// Every container restart from the end of `deploy` to the end of the last scenario.
@@ -162,7 +166,6 @@ impl Tally {
                     pod: pod.name.clone(),
                     times: pod.restarts - from,
                     scenario: scenario.to_string(),
-                    caused_by: cause.as_ref().map(Fault::describe),
                     fault: cause,
                 });
             }
@@ -716,7 +719,7 @@ mod tests {
                     r.pod.as_str(),
                     r.times,
                     r.scenario.as_str(),
-                    r.caused_by.clone()
+                    r.fault.as_ref().map(Fault::describe)
                 ))
                 .collect::<Vec<_>>(),
             [
@@ -729,6 +732,13 @@ mod tests {
                 ("app-b", 1, "rolling", None),
             ]
         );
+        // The JSON report says the cause in words.
+        let json = serde_json::to_value(&all).unwrap();
+        assert_eq!(
+            json[0]["caused_by"],
+            "deploycheck froze pod app-a (SIGSTOP)"
+        );
+        assert!(json[1]["caused_by"].is_null(), "{json}");
         assert_eq!(
             summary(&all),
             "restarts: 2, caused by deploycheck: liveness freeze 1; not caused by deploycheck: app-b 1x during rolling"
@@ -741,7 +751,6 @@ mod tests {
             pod: pod.into(),
             times,
             scenario: "liveness".into(),
-            caused_by: fault.as_ref().map(Fault::describe),
             fault,
         };
         assert_eq!(summary(&[]), "restarts: 0");

@@ -34,13 +34,12 @@ pub async fn recognise<C: Cluster>(
         StrategyKind::BlueGreen => Some(Kind::BlueGreen),
         StrategyKind::Canary => Some(Kind::Canary),
     };
-    if insisted.is_some_and(|kind| kind != wanted) {
+    if let Some(kind) = insisted
+        && kind != wanted
+    {
         return Err(ScenarioOutcome::skip(
             id,
-            format!(
-                "the profile's strategy.kind is {}, not {wanted}",
-                insisted.unwrap()
-            ),
+            format!("the profile's strategy.kind is {kind}, not {wanted}"),
         ));
     }
     let cluster = &*target.cluster;
