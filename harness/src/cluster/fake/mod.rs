@@ -10,6 +10,12 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
+mod fixtures;
+mod reactions;
+
+pub use fixtures::{pod, reference_rolled_out, workload};
+pub use reactions::LivenessOnDatabase;
+
 use super::{
     Cluster, ClusterError, ConfigKind, EndpointCondition, Ephemeral, EventCondition, EventInfo,
     HelperRun, HpaState, Labels, NamespaceGone, NodeInfo, NodePortUse, PodCondition, PodMetrics,
@@ -76,153 +82,13 @@ pub struct State {
     pub abrupt_shutdown: BTreeMap<String, SocketAddr>,
 }
 
-/// A stack whose app liveness probe reads the database (the seed-style Flask stack of the
-/// real cluster): deleting a database pod, or scaling a StatefulSet to zero, restarts each
-/// dependent pod once, with the kubelet's probe failure and kill events.
-#[derive(Clone, Debug)]
-pub struct LivenessOnDatabase {
-    /// Selector of the pods whose liveness depends on the database.
-    pub dependents: String,
-    /// Selector of the database's pods.
-    pub database: String,
-    /// The dependent container's name.
-    pub container: String,
-    /// What the probe asks, as the kubelet words it: `Get "http://10.0.0.5:5000/data"`.
-    pub probe: String,
-}
-
 impl State {
-    /// A Deployment scaled, as its controller and the EndpointSlice controller answer: its pods
-    /// (those its template's labels match) go unready and terminating at zero and come back
-    /// above it, and every Service over them follows. Deployments without a scripted template
-    /// are only recorded.
-    fn scale_deployment(&mut self, name: &str, replicas: i32) {
-        let key = (WorkloadKind::Deployment, name.to_string());
-        let Some(labels) = self
-            .templates
-            .get(&key)
-            .and_then(|t| t.metadata.as_ref()?.labels.clone())
-        else {
-            return;
-        };
-        let up = replicas > 0;
-        if let Some(w) = self.workloads.get_mut(&key) {
-            let count = if up { replicas } else { 0 };
-            (w.desired, w.ready, w.available, w.updated, w.total) =
-                (replicas, count, count, count, count);
-        }
-        let mut theirs = Vec::new();
-        for pod in self.pods.values_mut().flatten() {
-            if crate::strategy::selects(&labels, &pod.labels) {
-                pod.ready = up;
-                pod.deleting = !up;
-                theirs.push(pod.name.clone());
-            }
-        }
-        let abrupt = (!up)
-            .then(|| self.abrupt_shutdown.get(name).copied())
-            .flatten();
-        if let Some(dropping) = abrupt {
-            for pod in &theirs {
-                self.tunnels.insert(pod.clone(), dropping);
-            }
-        }
-        let services: Vec<ServiceInfo> = self
-            .services
-            .values()
-            .filter(|s| crate::strategy::selects(&s.selector, &labels))
-            .cloned()
-            .collect();
-        for service in services {
-            let ready = self.ready_endpoints_of(&service.selector);
-            let queue = self.endpoints.entry(service.name.clone()).or_default();
-            let stale = queue.back().cloned().unwrap_or_default();
-            queue.clear();
-            if abrupt.is_some() {
-                queue.push_back(stale);
-            }
-            queue.push_back(ready);
-        }
-    }
-
-    /// The ready pods (of every scripted selector) that `selector` matches, once each: what a
-    /// Service with that selector has as ready endpoints.
-    pub fn ready_endpoints_of(&self, selector: &BTreeMap<String, String>) -> Vec<String> {
-        let mut ready: Vec<String> = self
-            .pods
-            .values()
-            .flatten()
-            .filter(|p| p.ready && !p.deleting && crate::strategy::selects(selector, &p.labels))
-            .map(|p| p.name.clone())
-            .collect();
-        ready.sort();
-        ready.dedup();
-        ready
-    }
-
     /// What one read of the events sees: the script's next answer (the last one repeats), or
     /// `events` when nothing is scripted.
     fn next_events(&mut self) -> Vec<EventInfo> {
         match pop_or_last(&mut self.event_script) {
             Some(events) => events,
             None => self.events.clone(),
-        }
-    }
-
-    /// The kubelet's answer to a database outage when liveness reads the database.
-    fn database_went_away(&mut self) {
-        let Some(dependency) = self.liveness_on_database.clone() else {
-            return;
-        };
-        let restart = |pods: &mut Vec<PodState>| {
-            for pod in pods.iter_mut() {
-                pod.restarts += 1;
-            }
-        };
-        let mut names = Vec::new();
-        if let Some(pods) = self.pods.get_mut(&dependency.dependents) {
-            restart(pods);
-            names = pods.iter().map(|p| p.name.clone()).collect();
-        }
-        if let Some(script) = self.pod_script.get_mut(&dependency.dependents) {
-            script.iter_mut().for_each(restart);
-        }
-        let events: Vec<EventInfo> = names
-            .iter()
-            .flat_map(|pod| {
-                let event = |kind: &str, reason: &str, message: String, count| EventInfo {
-                    object: format!("Pod/{pod}"),
-                    kind: kind.into(),
-                    reason: reason.into(),
-                    message,
-                    count,
-                    ..EventInfo::default()
-                };
-                [
-                    event(
-                        "Warning",
-                        "Unhealthy",
-                        format!(
-                            "Liveness probe failed: {}: dial tcp: i/o timeout",
-                            dependency.probe
-                        ),
-                        3,
-                    ),
-                    event(
-                        "Normal",
-                        "Killing",
-                        format!(
-                            "Container {} failed liveness probe, will be restarted",
-                            dependency.container
-                        ),
-                        1,
-                    ),
-                ]
-            })
-            .collect();
-        self.events.extend(events.iter().cloned());
-        for snapshot in self.event_script.iter_mut() {
-            snapshot.extend(events.iter().cloned());
         }
     }
 }
@@ -327,18 +193,6 @@ impl ScriptedCluster {
     }
 }
 
-/// A pod in a given state, for scripts.
-pub fn pod(name: &str, uid: &str, ready: bool) -> PodState {
-    PodState {
-        name: name.into(),
-        uid: uid.into(),
-        phase: if ready { "Running" } else { "Pending" }.into(),
-        ready,
-        qos_class: "Burstable".into(),
-        ..PodState::default()
-    }
-}
-
 /// The `pods` key that answers for any Job's pods (Job names are random).
 pub const ANY_JOB: &str = "batch.kubernetes.io/job-name=*";
 
@@ -354,20 +208,6 @@ pub fn quiet() -> Vec<PodState> {
 
 fn is_quiet(snapshot: &[PodState]) -> bool {
     matches!(snapshot, [p] if p.name == QUIET)
-}
-
-/// A workload with `ready` of `desired` pods, all updated and available.
-pub fn workload(name: &str, desired: i32, ready: i32) -> WorkloadState {
-    WorkloadState {
-        name: name.into(),
-        desired,
-        ready,
-        available: ready,
-        updated: desired,
-        total: desired,
-        observed: true,
-        conditions: Vec::new(),
-    }
 }
 
 /// What a watch delivers: the current value first, then the scripted snapshots in order (each
@@ -399,72 +239,6 @@ fn replay<K: Ord + Clone, T: Clone>(
         last = Some(snapshot);
     }
     (delivered, Err(last))
-}
-
-/// The reference stack rolled out: both workloads ready, the database's claim bound, the HPA
-/// aimed at the app, both Services (the mongodb one with its port).
-pub fn reference_rolled_out(s: &mut State) {
-    s.workloads.insert(
-        (WorkloadKind::Deployment, "deploycheck-app".into()),
-        workload("deploycheck-app", 2, 2),
-    );
-    s.workloads.insert(
-        (WorkloadKind::StatefulSet, "mongodb".into()),
-        workload("mongodb", 1, 1),
-    );
-    s.pvcs = vec![PvcState {
-        name: "data-mongodb-0".into(),
-        phase: "Bound".into(),
-        storage_class: Some("standard".into()),
-    }];
-    // What kind and run-2's cluster have: one default class, one node with the images loaded.
-    s.storage_classes = vec![StorageClassInfo {
-        name: "standard".into(),
-        default: true,
-        provisioner: "rancher.io/local-path".into(),
-    }];
-    s.nodes = vec![NodeInfo {
-        name: "kind-control-plane".into(),
-        images: vec![
-            "docker.io/library/deploycheck-app:0.1.0".into(),
-            "docker.io/library/mongo:7.0".into(),
-            "docker.io/library/busybox:1.36".into(),
-        ],
-        allocatable_cpu_millis: 2000,
-        allocatable_memory_bytes: 8 << 30,
-    }];
-    s.hpa = [HpaState {
-        name: "deploycheck-app".into(),
-        target: "Deployment/deploycheck-app".into(),
-        ..HpaState::default()
-    }]
-    .into();
-    s.services.insert(
-        "deploycheck-app".into(),
-        ServiceInfo {
-            name: "deploycheck-app".into(),
-            kind: "NodePort".into(),
-            ports: vec![5000],
-            target_ports: vec!["http".into()],
-            headless: false,
-            selector: [(
-                "app.kubernetes.io/name".to_string(),
-                "deploycheck-app".to_string(),
-            )]
-            .into(),
-        },
-    );
-    s.services.insert(
-        "mongodb".into(),
-        ServiceInfo {
-            name: "mongodb".into(),
-            kind: "ClusterIP".into(),
-            ports: vec![27017],
-            target_ports: vec!["27017".into()],
-            headless: false,
-            selector: [("app.kubernetes.io/name".to_string(), "mongodb".to_string())].into(),
-        },
-    );
 }
 
 fn pop_or_last<T: Clone>(queue: &mut VecDeque<T>) -> Option<T> {
