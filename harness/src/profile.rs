@@ -27,6 +27,34 @@ pub struct Profile {
     pub load: Load,
     pub cluster: ClusterSettings,
     pub strategy: Strategy,
+    pub monitoring: Monitoring,
+}
+
+/// `[monitoring]`: the app's metrics and the Prometheus and Grafana that should show them
+/// (`deploycheck metrics`, the `api` metrics check, the `monitoring` scenario, lint's
+/// monitoring rules).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Monitoring {
+    /// The app's metrics route; empty: the app exposes none and every metrics check is skipped.
+    pub metrics_path: String,
+    /// The counter of HTTP requests served, which must rise by the requests deploycheck sends.
+    pub request_counter: String,
+    /// The metric families the app documents; dashboards must query only these (`lint
+    /// --metrics FILE` replaces them with the families of a real sample). Empty: unknown.
+    pub series: Vec<String>,
+    /// The Prometheus Service in the app's namespace; empty: none, its checks are skipped.
+    pub prometheus_service: String,
+    pub prometheus_port: u16,
+    /// Prometheus's scrape interval: targets must be `up` within two of them.
+    #[serde(deserialize_with = "duration")]
+    pub scrape_interval: std::time::Duration,
+    /// The Grafana Service in the app's namespace; empty: none, its checks are skipped.
+    pub grafana_service: String,
+    pub grafana_port: u16,
+    /// The app dashboard's uid or title; empty: every dashboard whose queries name the
+    /// request counter.
+    pub dashboard: String,
 }
 
 /// `[strategy]`: which release strategy the `bluegreen` and `canary` scenarios prove, and how.
