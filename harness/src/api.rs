@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use crate::http::describe_transport;
 use crate::profile::Profile;
 use crate::rawhttp::{self, Upload};
 use crate::timestamp;
@@ -648,27 +649,6 @@ fn kind(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
-    }
-}
-
-/// A transport error in words: refused, timed out, or the connection dropped.
-pub(crate) fn describe_transport(error: &reqwest::Error, timeout: Duration) -> String {
-    if error.is_timeout() {
-        format!(
-            "no answer within {} s (the request hung)",
-            timeout.as_secs()
-        )
-    } else if error.is_connect() {
-        "connection refused or unreachable: is the app running and the port forwarded?".into()
-    } else {
-        let mut text = error.to_string();
-        let mut source = std::error::Error::source(error);
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        format!("the connection dropped ({text})")
     }
 }
 

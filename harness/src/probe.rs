@@ -203,7 +203,7 @@ impl Driver {
                             }
                             Err(e) => Some(format!(
                                 "GET {path}: {}",
-                                crate::api::describe_transport(&e, config.timeout)
+                                crate::http::describe_transport(&e, config.timeout)
                             )),
                         };
                         let micros = sent.elapsed().as_micros() as u64;

@@ -469,25 +469,10 @@ fn merge(
 /// The known key within edit distance 2 of `key`, if any.
 fn closest<'a>(key: &str, known: impl Iterator<Item = &'a String>) -> Option<&'a str> {
     known
-        .map(|k| (edit_distance(key, k), k))
+        .map(|k| (crate::spelling::edit_distance(key, k), k))
         .filter(|(d, _)| *d <= 2)
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k.as_str())
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous + usize::from(ca != *cb);
-            previous = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]
@@ -642,13 +627,6 @@ max_replicas = 8
                 && error.contains("`required` or `advised`"),
             "{error}"
         );
-    }
-
-    #[test]
-    fn edit_distance_counts_single_edits() {
-        assert_eq!(edit_distance("helth_path", "health_path"), 1);
-        assert_eq!(edit_distance("abc", "abc"), 0);
-        assert_eq!(edit_distance("", "ab"), 2);
     }
 
     /// The blue-green variant ships its profile next to its overlay; it must stay valid as the

@@ -228,25 +228,15 @@ fn closest(key: &str) -> Option<&'static str> {
     let lower = key.to_ascii_lowercase();
     KEYS.iter()
         .copied()
-        .map(|k| (distance(&lower, &k.to_ascii_lowercase()), k))
+        .map(|k| {
+            (
+                crate::spelling::edit_distance(&lower, &k.to_ascii_lowercase()),
+                k,
+            )
+        })
         .filter(|(d, _)| *d <= 3)
         .min()
         .map(|(_, k)| k)
-}
-
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous + usize::from(ca != *cb);
-            previous = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
-        }
-    }
-    row[b.len()]
 }
 
 /// A rule's verdict.
