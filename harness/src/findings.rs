@@ -49,6 +49,8 @@ pub mod ids {
     pub const DOCKERFILE: &str = "DF";
     /// `image`: container images.
     pub const IMAGE: &str = "DI";
+    /// `metrics`: an app's metrics exposition and its request counter.
+    pub const METRICS: &str = "DM";
 }
 
 /// A rule that fired, and where.
@@ -90,7 +92,7 @@ mod tests {
 
     #[test]
     fn each_checker_owns_its_own_id_prefix() {
-        let mut prefixes = [ids::MANIFEST, ids::DOCKERFILE, ids::IMAGE];
+        let mut prefixes = [ids::MANIFEST, ids::DOCKERFILE, ids::IMAGE, ids::METRICS];
         prefixes.sort_unstable();
         assert!(prefixes.windows(2).all(|w| !w[1].starts_with(w[0])));
     }

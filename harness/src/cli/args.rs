@@ -68,6 +68,14 @@ pub enum Command {
     /// and its `.dive-ci` rules, hygiene and secret rules (see --rules), the installed packages,
     /// and with --vuln-db their known vulnerabilities from an offline OSV export.
     Image(ImageArgs),
+    /// Check an app's metrics the way `promtool check metrics` does, and prove that its
+    /// request counter counts.
+    ///
+    /// Scrapes --url, applies the exposition rules (see --rules), then watches the counter
+    /// for an idle second, sends --requests GETs to --path and scrapes again: the counter must
+    /// rise by the requests sent, beyond what the traffic seen while idle explains. With
+    /// --file, checks a saved exposition by its text only.
+    Metrics(MetricsArgs),
     /// Internal: what an in-cluster load worker pod runs. Prints protocol lines on stdout.
     #[command(hide = true)]
     LoadWorker(LoadWorkerArgs),
@@ -245,6 +253,51 @@ pub struct LintArgs {
     #[arg(long, value_enum, default_value_t = Severity::Error)]
     pub fail_on: Severity,
     /// Print the rule catalogue and exit.
+    #[arg(long)]
+    pub rules: bool,
+    /// A saved exposition (`curl -s URL/metrics > FILE`): its metric names replace the
+    /// profile's [monitoring] series, which dashboard queries must name only.
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MetricsArgs {
+    /// The app's metrics URL, e.g. http://127.0.0.1:5000/metrics (a URL without a path gets
+    /// the profile's [monitoring] metrics_path).
+    #[arg(long, required_unless_present_any = ["file", "rules"], conflicts_with = "file")]
+    pub url: Option<String>,
+    /// A saved exposition to check by its text only (no counter check); `-` for stdin.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Requests sent to --path while the counter is watched (0 skips the counter check).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub requests: u64,
+    /// Where the requests go, relative to the URL's origin.
+    #[arg(long, default_value = "/")]
+    pub path: String,
+    /// The request counter [default: the profile's [monitoring] request_counter].
+    #[arg(long)]
+    pub counter: Option<String>,
+    /// Longest wait for one answer.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Exit 1 when a finding at or above this severity exists (a counter that does not count
+    /// is an error).
+    #[arg(long, value_enum, default_value_t = Severity::Error)]
+    pub fail_on: Severity,
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Also write a JUnit XML report (one test case per rule) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Also write a SARIF 2.1.0 report to this file.
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
+    /// Print the metrics rule catalogue and exit.
     #[arg(long)]
     pub rules: bool,
 }

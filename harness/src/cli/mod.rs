@@ -29,6 +29,7 @@ pub async fn run() -> ExitCode {
         Command::Local(args) => run_local(&args, cli.profile.as_deref()).await,
         Command::Check(args) => run_check(&args, cli.profile.as_deref()).await,
         Command::Image(args) => run_image(&args, cli.profile.as_deref()),
+        Command::Metrics(args) => run_metrics(&args, cli.profile.as_deref()).await,
         Command::LoadWorker(args) => run_load_worker(&args).await,
         Command::Demo(args) => match demo::run(SocketAddr::new(args.bind, args.port)).await {
             Ok(()) => exit::OK,
@@ -41,7 +42,7 @@ pub async fn run() -> ExitCode {
     ExitCode::from(code)
 }
 
-/// `--rules` of `lint` and `image`: id, severity, why and the fix, one rule a block.
+/// `--rules` of `lint`, `image` and `metrics`: id, severity, why and the fix, one rule a block.
 fn print_rules(rules: &[&Rule]) {
     for rule in rules {
         println!(
@@ -60,10 +61,19 @@ fn run_lint(args: &LintArgs, profile: Option<&str>) -> u8 {
         print_rules(&rules);
         return exit::OK;
     }
-    let profile = match resolve_profile(profile, "lint") {
+    let mut profile = match resolve_profile(profile, "lint") {
         Ok(profile) => profile,
         Err(code) => return code,
     };
+    if let Some(path) = &args.metrics {
+        match sampled_series(path) {
+            Ok(series) => profile.monitoring.series = series,
+            Err(error) => {
+                eprintln!("deploycheck lint: --metrics {}: {error}", path.display());
+                return exit::USAGE;
+            }
+        }
+    }
     let inputs = match manifest::load(&args.paths) {
         Ok(inputs) => inputs,
         Err(error) => {
@@ -106,6 +116,23 @@ fn run_lint(args: &LintArgs, profile: Option<&str>) -> u8 {
     } else {
         exit::OK
     }
+}
+
+/// The metric names of a saved exposition, for `lint --metrics`: every family and sample name,
+/// so a query may name `x`, `x_total` or `x_bucket`.
+fn sampled_series(path: &std::path::Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let exposition = crate::exposition::parse(&text).map_err(|e| {
+        format!("not a metrics exposition: {e} (save one with `curl -s URL/metrics > FILE`)")
+    })?;
+    if exposition.families.is_empty() {
+        // An empty list would switch the dashboard rule off instead of checking anything.
+        return Err(
+            "holds no metrics: save the exposition of a running app (`curl -s URL/metrics > FILE`)"
+                .into(),
+        );
+    }
+    Ok(exposition.names().into_iter().collect())
 }
 
 async fn run_check(args: &CheckArgs, profile: Option<&str>) -> u8 {
@@ -197,13 +224,14 @@ async fn run_api(args: &ApiArgs, profile: Option<&str>) -> u8 {
         base_url: args.url.clone(),
         timeout: args.timeout,
     };
-    let outcomes = match api::check(&target, &profile).await {
+    let mut outcomes = match api::check(&target, &profile).await {
         Ok(outcomes) => outcomes,
         Err(error) => {
             eprintln!("deploycheck api: {error}");
             return exit::USAGE;
         }
     };
+    outcomes.extend(api_metrics(&target, &profile).await);
     let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     print!(
         "{}",
@@ -217,6 +245,143 @@ async fn run_api(args: &ApiArgs, profile: Option<&str>) -> u8 {
     } else {
         exit::OK
     }
+}
+
+/// `api`'s metrics checks, as two outcomes: the exposition's rules (an error finding fails,
+/// a warning warns) and the request counter. Skipped, never passed, when the profile names no
+/// metrics route.
+async fn api_metrics(target: &api::Target, profile: &Profile) -> [api::Outcome; 2] {
+    use crate::metrics::{self, Verdict as CounterVerdict, rules};
+    const EXPOSITION: &str = "the metrics route serves a valid exposition";
+    const COUNTER: &str = "the request counter counts requests";
+    let monitoring = &profile.monitoring;
+    let outcome =
+        |check, verdict, detail: String, sent: String, received: String, hint| api::Outcome {
+            check,
+            verdict,
+            detail,
+            sent,
+            received,
+            hint,
+            elapsed_ms: 0,
+        };
+    if monitoring.metrics_path.is_empty() {
+        let why = "the profile names no metrics route ([monitoring] metrics_path)";
+        return [
+            outcome(
+                EXPOSITION,
+                api::Verdict::Skip,
+                why.into(),
+                String::new(),
+                String::new(),
+                rules::PARSE.hint,
+            ),
+            outcome(
+                COUNTER,
+                api::Verdict::Skip,
+                why.into(),
+                String::new(),
+                String::new(),
+                rules::COUNTER_MOVES.hint,
+            ),
+        ];
+    }
+    let url = format!(
+        "{}{}",
+        target.base_url.trim_end_matches('/'),
+        monitoring.metrics_path
+    );
+    let options = metrics::Options {
+        timeout: target.timeout,
+        ..metrics::Options::new(&url, &monitoring.request_counter)
+    };
+    let scraped = format!("GET {}", monitoring.metrics_path);
+    let report = match metrics::run(&options).await {
+        Ok(report) => report,
+        Err(error) => {
+            let detail = format!("no exposition: {error}");
+            return [
+                outcome(
+                    EXPOSITION,
+                    api::Verdict::Fail,
+                    detail.clone(),
+                    scraped,
+                    error.to_string(),
+                    rules::PARSE.hint,
+                ),
+                outcome(
+                    COUNTER,
+                    api::Verdict::Skip,
+                    "the metrics route did not answer".into(),
+                    String::new(),
+                    String::new(),
+                    rules::COUNTER_MOVES.hint,
+                ),
+            ];
+        }
+    };
+    let findings: Vec<&crate::findings::Finding> = report.rule_findings().collect();
+    let worst = findings.iter().map(|f| f.severity).max();
+    let verdict = match worst {
+        Some(crate::findings::Severity::Error) => api::Verdict::Fail,
+        Some(crate::findings::Severity::Warning) => api::Verdict::Warn,
+        _ => api::Verdict::Pass,
+    };
+    let detail = if findings.is_empty() {
+        "no findings".to_string()
+    } else {
+        findings
+            .iter()
+            .map(|f| format!("{} {} (line {}): {}", f.rule, f.object, f.line, f.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let hint = findings
+        .iter()
+        .max_by_key(|f| f.severity)
+        .map_or(rules::PARSE.hint, |f| f.hint);
+    let received = match report.format {
+        Some(format) => format!(
+            "{format}, {} families, {} samples",
+            report.families, report.samples
+        ),
+        None => "no exposition".into(),
+    };
+    let counter = &report.counter;
+    let counter_verdict = match counter.verdict {
+        CounterVerdict::Pass => api::Verdict::Pass,
+        CounterVerdict::Fail => api::Verdict::Fail,
+        CounterVerdict::Skip => api::Verdict::Skip,
+    };
+    let sent = if counter.sent == 0 {
+        String::new()
+    } else {
+        format!("{} x GET {}", counter.sent, counter.path)
+    };
+    let rose = counter.rose.map_or(String::new(), |rose| {
+        format!(
+            "`{}` rose by {}",
+            counter.counter,
+            metrics::counter::count(rose)
+        )
+    });
+    [
+        api::Outcome {
+            elapsed_ms: report.scrape_ms,
+            ..outcome(EXPOSITION, verdict, detail, scraped, received, hint)
+        },
+        api::Outcome {
+            elapsed_ms: counter.elapsed_ms,
+            ..outcome(
+                COUNTER,
+                counter_verdict,
+                counter.detail.clone(),
+                sent,
+                rose,
+                rules::COUNTER_MOVES.hint,
+            )
+        },
+    ]
 }
 
 /// `load --in-cluster`: worker pods on a Service by name, progress on stderr, the merged
@@ -527,6 +692,104 @@ async fn run_load_worker(args: &LoadWorkerArgs) -> u8 {
             eprintln!("deploycheck load-worker: {error}");
             exit::USAGE
         }
+    }
+}
+
+/// The metrics URL: `url` as given, or with the profile's metrics path when it has no path.
+fn metrics_url(url: &str, profile: &Profile) -> Result<String, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+    if parsed.path() != "/" {
+        return Ok(url.to_string());
+    }
+    let path = &profile.monitoring.metrics_path;
+    if path.is_empty() {
+        return Err(format!(
+            "{url} names no metrics route and the profile has none ([monitoring] metrics_path): \
+             give the whole URL, e.g. --url {}/metrics",
+            url.trim_end_matches('/')
+        ));
+    }
+    Ok(format!("{}{path}", url.trim_end_matches('/')))
+}
+
+async fn run_metrics(args: &MetricsArgs, profile: Option<&str>) -> u8 {
+    use crate::report::metrics as report;
+    if args.rules {
+        print_rules(&crate::metrics::catalogue());
+        return exit::OK;
+    }
+    let fail = |error: String| {
+        eprintln!("deploycheck metrics: {error}");
+        exit::USAGE
+    };
+    let result = match (&args.file, &args.url) {
+        (Some(path), _) => {
+            let text = if path.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())
+            } else {
+                std::fs::read_to_string(path)
+            };
+            match text {
+                Ok(text) if path.as_os_str() == "-" => crate::metrics::check_text(&text, "<stdin>"),
+                Ok(text) => crate::metrics::check_text(&text, &path.display().to_string()),
+                Err(error) => return fail(format!("cannot read {}: {error}", path.display())),
+            }
+        }
+        (None, Some(url)) => {
+            let profile = match resolve_profile(profile, "metrics") {
+                Ok(profile) => profile,
+                Err(code) => return code,
+            };
+            let url = match metrics_url(url, &profile) {
+                Ok(url) => url,
+                Err(error) => return fail(error),
+            };
+            let counter = args
+                .counter
+                .clone()
+                .unwrap_or_else(|| profile.monitoring.request_counter.clone());
+            let options = crate::metrics::Options {
+                requests: args.requests,
+                path: args.path.clone(),
+                timeout: args.timeout,
+                ..crate::metrics::Options::new(&url, &counter)
+            };
+            match crate::metrics::run(&options).await {
+                Ok(report) => report,
+                Err(error) => return fail(error.to_string()),
+            }
+        }
+        (None, None) => return fail("give --url URL/metrics or --file FILE".into()),
+    };
+    let rules = result.catalogue();
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    print!(
+        "{}",
+        match args.format {
+            Format::Human => report::human(&result, colour),
+            Format::Json => report::json(&result),
+            Format::Junit => report::junit(&result, &rules),
+            Format::Sarif => report::sarif(&result, &rules),
+        }
+    );
+    for (file, text) in [
+        (&args.json, report::json(&result)),
+        (&args.junit, report::junit(&result, &rules)),
+        (&args.sarif, report::sarif(&result, &rules)),
+    ] {
+        if let Some(file) = file {
+            if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            if let Err(error) = std::fs::write(file, text) {
+                return fail(format!("cannot write {}: {error}", file.display()));
+            }
+        }
+    }
+    if result.fails(args.fail_on) {
+        exit::FAILED
+    } else {
+        exit::OK
     }
 }
 

@@ -8,6 +8,7 @@ pub mod image;
 pub mod lint;
 pub mod load;
 pub mod local;
+pub mod metrics;
 
 use std::fmt::Write as _;
 
