@@ -16,10 +16,11 @@ Feature: Manifests and Dockerfiles, checked without a cluster
     Then there are no error findings
 
     Examples:
-      | overlay              |
-      | k8s/overlays/dev     |
-      | k8s/overlays/preprod |
-      | k8s/overlays/prod    |
+      | overlay                 |
+      | k8s/overlays/dev        |
+      | k8s/overlays/preprod    |
+      | k8s/overlays/prod       |
+      | k8s/overlays/monitoring |
 
   Scenario: The reference service's Dockerfile is clean
     Given the file "app/Dockerfile"
@@ -81,6 +82,20 @@ Feature: Manifests and Dockerfiles, checked without a cluster
       | a canary whose rollout may take its only pod down          | DC090,DC095 |
       | an Argo Rollouts Rollout                                   | DC096       |
 
+    Examples: monitoring
+      | mistake                                                                  | rules |
+      | a ServiceMonitor selecting the pod label of a Service that has no labels | DC100 |
+      | a ServiceMonitor naming the port by number                               | DC101 |
+      | a ServiceMonitor picking the pod's port by targetPort number             | DC102 |
+      | a PodMonitor selecting no pod                                            | DC103 |
+      | a PodMonitor port that is no named containerPort                         | DC104 |
+      | a ServiceMonitor without the release label its Prometheus selects        | DC105 |
+      | a ServiceMonitor without a release label for kube-prometheus-stack       | DC106 |
+      | a scrape annotation on a port the pod does not expose                    | DC107 |
+      | a dashboard whose JSON does not parse                                    | DC109 |
+      | a dashboard query that is not PromQL                                     | DC110 |
+      | a dashboard when the app's series are unknown                            | DC112 |
+
     Examples: images, security and availability
       | mistake                                   | rules         |
       | image without a tag                       | DC050         |
@@ -100,3 +115,17 @@ Feature: Manifests and Dockerfiles, checked without a cluster
       | compiles in the only stage                | DF003         |
       | password in ENV                           | DF004         |
       | no .dockerignore                          | DF005         |
+
+  Scenario Outline: A monitoring mistake is caught against the app's metrics route and series
+    The reference profile documents the app's metrics route and series; flask-mongo's app
+    exposes none, so these are judged with the reference's.
+
+    Given a correct stack
+    And the mistake "<mistake>"
+    When they are linted with the "reference" profile
+    Then exactly the rules <rules> fire, each at a line
+
+    Examples:
+      | mistake                                                     | rules |
+      | a scrape annotation path other than the app's metrics route | DC108 |
+      | a dashboard querying a metric the app does not have         | DC111 |

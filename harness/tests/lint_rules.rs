@@ -14,9 +14,9 @@ use deploycheck::findings::Finding;
 use deploycheck::profile::Profile;
 use deploycheck::{lint, manifest};
 
-fn lint_dir(dir: &Path) -> Vec<Finding> {
+fn lint_dir(dir: &Path, profile: &str) -> Vec<Finding> {
     let inputs = manifest::load(&[dir.to_path_buf()]).expect("fixture loads");
-    lint::run(&inputs, &Profile::built_in("flask-mongo").unwrap())
+    lint::run(&inputs, &Profile::built_in(profile).unwrap())
 }
 
 fn describe(findings: &[Finding]) -> String {
@@ -29,7 +29,7 @@ fn describe(findings: &[Finding]) -> String {
 
 #[test]
 fn a_correct_stack_raises_nothing() {
-    let findings = lint_dir(&lint_cases::fixtures().join("good"));
+    let findings = lint_dir(&lint_cases::fixtures().join("good"), "flask-mongo");
     assert!(findings.is_empty(), "\n{}", describe(&findings));
 }
 
@@ -39,7 +39,7 @@ fn every_rule_fires_on_its_mistake_and_only_there() {
     for case in lint_cases::all_cases() {
         let dir = lint_cases::correct_stack();
         case.apply(dir.path());
-        let findings = lint_dir(dir.path());
+        let findings = lint_dir(dir.path(), &case.profile);
         let fired: BTreeSet<String> = findings.iter().map(|f| f.rule.to_string()).collect();
         assert_eq!(
             fired,

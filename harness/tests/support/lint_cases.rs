@@ -16,6 +16,11 @@ struct Cases {
 pub struct Case {
     pub expect: BTreeSet<String>,
     pub what: String,
+    /// The built-in profile the case is linted with: flask-mongo, the challenge's stack,
+    /// unless a rule needs what only another documents (the reference's metrics route and
+    /// series).
+    #[serde(default = "flask_mongo")]
+    pub profile: String,
     edits: Vec<Edit>,
     #[serde(default)]
     remove: Vec<String>,
@@ -26,6 +31,10 @@ struct Edit {
     file: String,
     replace: String,
     with: String,
+}
+
+fn flask_mongo() -> String {
+    "flask-mongo".into()
 }
 
 pub fn fixtures() -> PathBuf {

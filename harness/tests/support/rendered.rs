@@ -12,9 +12,11 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, EnvVar, Namespace, PodSpec, PodTemplateSpec, Secret, Service,
+    ServiceAccount,
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -57,6 +59,11 @@ pub struct Rendered {
     pub config_maps: Vec<ConfigMap>,
     pub secrets: Vec<Secret>,
     pub namespaces: Vec<Namespace>,
+    pub accounts: Vec<ServiceAccount>,
+    pub roles: Vec<Role>,
+    pub bindings: Vec<RoleBinding>,
+    /// `Kind/name` of every object that names its own namespace.
+    pub namespaced: Vec<String>,
     /// (kind, name, labels) of every object.
     pub labels: Vec<(String, String, Labels)>,
 }
@@ -133,6 +140,9 @@ pub fn render(dir: &str) -> Rendered {
             })
             .unwrap_or_default();
         rendered.labels.push((kind.clone(), name.clone(), labels));
+        if !value["metadata"]["namespace"].is_null() {
+            rendered.namespaced.push(format!("{kind}/{name}"));
+        }
         match (
             value["apiVersion"].as_str().unwrap_or_default(),
             kind.as_str(),
@@ -150,6 +160,11 @@ pub fn render(dir: &str) -> Rendered {
             ("v1", "ConfigMap") => rendered.config_maps.push(typed(&value, &what)),
             ("v1", "Secret") => rendered.secrets.push(typed(&value, &what)),
             ("v1", "Namespace") => rendered.namespaces.push(typed(&value, &what)),
+            ("v1", "ServiceAccount") => rendered.accounts.push(typed(&value, &what)),
+            ("rbac.authorization.k8s.io/v1", "Role") => rendered.roles.push(typed(&value, &what)),
+            ("rbac.authorization.k8s.io/v1", "RoleBinding") => {
+                rendered.bindings.push(typed(&value, &what))
+            }
             (api, kind) => {
                 panic!("{dir}: unexpected {api} {kind} {name}: add it to this test deliberately")
             }

@@ -1,7 +1,8 @@
 //! Rules over Kubernetes objects, one file per family: [`workloads`] (images, the database's
 //! StatefulSet, availability), [`probes`], [`resources_security`] (requests and limits,
 //! security context, credentials, database auth), [`networking`] (Services and the database
-//! host), [`autoscaling`] (HPAs) and [`storage`] (the database's volume).
+//! host), [`autoscaling`] (HPAs), [`storage`] (the database's volume), [`releases`] (blue-green
+//! and canary) and [`monitoring`] (scrape configuration and dashboards).
 //!
 //! This file holds what the families share: the view of the manifests every rule reads
 //! ([`Manifests`], its [`Workload`]s and [`Container`]s), the helpers over pod templates and
@@ -29,6 +30,7 @@ macro_rules! rule {
 }
 
 mod autoscaling;
+mod monitoring;
 mod networking;
 mod probes;
 mod releases;
@@ -37,7 +39,7 @@ mod storage;
 mod workloads;
 
 /// Every family's rules; [`rules`] lists them by id.
-const FAMILIES: [&[Rule]; 7] = [
+const FAMILIES: [&[Rule]; 8] = [
     &workloads::RULES,
     &probes::RULES,
     &resources_security::RULES,
@@ -45,6 +47,7 @@ const FAMILIES: [&[Rule]; 7] = [
     &autoscaling::RULES,
     &storage::RULES,
     &releases::RULES,
+    &monitoring::RULES,
 ];
 
 /// A rule over one container of a workload.
@@ -65,7 +68,7 @@ const CONTAINER_CHECKS: [ContainerCheck; 7] = [
 ];
 
 /// Run once, after the container checks.
-const MANIFEST_CHECKS: [ManifestCheck; 9] = [
+const MANIFEST_CHECKS: [ManifestCheck; 12] = [
     resources_security::database_auth,             // DC003
     storage::database_data,                        // DC004
     workloads::database_statefulset,               // DC005
@@ -75,6 +78,9 @@ const MANIFEST_CHECKS: [ManifestCheck; 9] = [
     workloads::availability,                       // DC070, DC071
     resources_security::credentials_in_configmaps, // DC002, after those in env
     releases::releases,                            // DC090 to DC096
+    monitoring::monitors,                          // DC100 to DC106
+    monitoring::scrape_annotations,                // DC107, DC108
+    monitoring::dashboard_queries,                 // DC109 to DC112
 ];
 
 /// The Kubernetes rules, by id.
@@ -144,7 +150,13 @@ impl<'a> Manifests<'a> {
     fn sides(&self) -> Vec<crate::strategy::Side> {
         self.workloads
             .iter()
+            // Only the app's Deployments (by the profile's labels, or reading the database) can
+            // be its release's sides: a Prometheus beside a Grafana differ in one label too.
             .filter(|w| w.object.kind == "Deployment" && !w.is_database)
+            .filter(|w| {
+                let app = &self.profile.app.labels;
+                w.is_app || app.is_empty() || selects(app, &w.pod_labels)
+            })
             .map(|w| {
                 let own = w
                     .object
