@@ -124,7 +124,7 @@ async fn before_the_switch<C: Cluster + Send + 'static>(
                 "GET {} through the preview Service {} failed: {}",
                 target.profile.app.health_path,
                 preview.name,
-                crate::api::describe_transport(&e, Duration::from_secs(10))
+                crate::http::describe_transport(&e, Duration::from_secs(10))
             )
         })?;
         let version = answer
@@ -546,6 +546,41 @@ mod tests {
             (Verdict::Skip, Verdict::Skip)
         );
         assert!(target.cluster.calls().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deployments_without_the_apps_labels_are_not_its_release() {
+        // Two tools beside the app (a Prometheus, a Grafana) that differ in one label with a
+        // Service over one of them: switching their Service would be a fault in someone
+        // else's stack.
+        let mut state = blue_green("blue", 2).await;
+        for version in ["blue", "green"] {
+            let mut labels = labels(version);
+            labels.remove("app.kubernetes.io/name");
+            labels.insert("app.kubernetes.io/part-of".into(), "monitoring".into());
+            state.templates.insert(
+                (
+                    WorkloadKind::Deployment,
+                    format!("deploycheck-app-{version}"),
+                ),
+                serde_json::from_value(serde_json::json!({"metadata": {"labels": labels}}))
+                    .unwrap(),
+            );
+        }
+        for service in state.services.values_mut() {
+            service.selector.remove("app.kubernetes.io/name");
+            service
+                .selector
+                .insert("app.kubernetes.io/part-of".into(), "monitoring".into());
+        }
+        let (outcome, cluster) = run(state).await;
+        assert_begins(
+            &outcome,
+            Verdict::Skip,
+            "no blue-green release: of the app's Deployments (pods labelled \
+             app.kubernetes.io/name=deploycheck-app: none)",
+        );
+        assert!(cluster.calls_of("selector").is_empty());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -68,6 +68,11 @@ pub async fn recognise<C: Cluster>(
             ));
         }
         sides.retain(|s| settings.deployments.contains(&s.name));
+    } else {
+        // Only the app's Deployments can be its release's sides: a Prometheus beside a Grafana
+        // (or a frontend beside a backend) differ in one label too.
+        let app_labels = &target.profile.app.labels;
+        sides.retain(|s| app_labels.is_empty() || strategy::selects(app_labels, &s.labels));
     }
     let Some(mut release) = strategy::recognise(&sides, &routes, &target.profile.app.service)
     else {
@@ -75,8 +80,16 @@ pub async fn recognise<C: Cluster>(
         return Err(ScenarioOutcome::skip(
             id,
             format!(
-                "no {wanted} release: of the Deployments ({}), no two differ in one pod label \
-                 with a Service over them",
+                "no {wanted} release: of the app's Deployments (pods labelled {}: {}), no two \
+                 differ in one pod label with a Service over them",
+                target
+                    .profile
+                    .app
+                    .labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
                 if names.is_empty() {
                     "none".to_string()
                 } else {
@@ -201,7 +214,7 @@ impl Prober {
                             .and_then(|v| v.to_str().ok())
                             .map(str::to_string)),
                         Ok(response) => Err(format!("HTTP {}", response.status().as_u16())),
-                        Err(error) => Err(crate::api::describe_transport(&error, timeout)),
+                        Err(error) => Err(crate::http::describe_transport(&error, timeout)),
                     };
                     let at = started.elapsed();
                     sink.lock().unwrap().push(Answer { at, release });

@@ -312,6 +312,24 @@ mod tests {
     }
 
     #[test]
+    fn deployments_beside_the_app_are_not_its_release() {
+        // A Prometheus and a Grafana differing in one label, with a Service over one of them,
+        // look like two sides of a blue-green release unless sides must be the app's pods.
+        let tool = |name: &str, component: &str| {
+            format!(
+                "kind: Deployment\nmetadata: {{name: {name}}}\nspec:\n  template:\n    metadata:\n      \
+                 labels: {{app.kubernetes.io/part-of: monitoring, app.kubernetes.io/component: {component}}}\n    \
+                 spec:\n      containers: [{{name: c, image: 'example:1.0'}}]\n---\n"
+            )
+        };
+        let stack = tool("prometheus", "metrics")
+            + &tool("grafana", "dashboards")
+            + &service("grafana", "app.kubernetes.io/component: dashboards");
+        let found = releases(&stack);
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
     fn a_live_service_over_both_sides_or_neither_is_an_error() {
         let both = releases(&blue_green(APP, &format!("{APP}, version: green")));
         assert_eq!(ids(&both), ["DC090", "DC091"], "{both:?}");
