@@ -100,12 +100,13 @@ fn scenario_selection_is_checked_and_listed() {
     let output = check(&["--list"], &kubeconfig(&dir));
     assert_eq!(output.status.code(), Some(0));
     let listed = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(listed.lines().count(), 12, "{listed}");
+    assert_eq!(listed.lines().count(), 13, "{listed}");
     assert!(listed.starts_with("deploy "), "{listed}");
     assert!(
         listed.contains("\nbluegreen ") && listed.contains("\ncanary "),
         "the release scenarios are listed: {listed}"
     );
+    assert!(listed.contains("\nmonitoring "), "{listed}");
 
     let output = check(&["--deploy", "x", "--namespace", "shop"], &kubeconfig(&dir));
     assert_eq!(

@@ -11,6 +11,7 @@ pub mod hpa;
 pub mod hpa_load;
 pub mod ledger;
 pub mod liveness;
+pub mod monitoring;
 pub mod persistence;
 pub mod readiness;
 pub mod release;
@@ -134,6 +135,7 @@ catalogue! {
     listed: [
         connectivity::SPEC => connectivity::service_name [app_url];
         resources::SPEC => resources::limits_and_security [database];
+        monitoring::SPEC => monitoring::proven [monitoring::REQUESTS];
         persistence::SPEC => persistence::pod_deletion [app_url];
         persistence::RECREATE => persistence::statefulset_recreation [app_url];
         replicas::SPEC => replicas::replace_one_pod [app_url];
@@ -529,7 +531,7 @@ pub async fn write_marker(base_url: &str, marker: &str) -> Result<(), String> {
         .map_err(|e| {
             format!(
                 "POST /data failed: {}",
-                crate::api::describe_transport(&e, Duration::from_secs(10))
+                crate::http::describe_transport(&e, Duration::from_secs(10))
             )
         })?;
     let status = response.status();
@@ -556,7 +558,7 @@ pub async fn read_marker(base_url: &str, marker: &str) -> Result<bool, String> {
         .map_err(|e| {
             format!(
                 "GET /data failed: {}",
-                crate::api::describe_transport(&e, Duration::from_secs(10))
+                crate::http::describe_transport(&e, Duration::from_secs(10))
             )
         })?;
     let status = response.status();
@@ -645,6 +647,7 @@ pub(crate) mod tests {
                 "deploy",
                 "connectivity",
                 "resources",
+                "monitoring",
                 "persistence",
                 "recreate",
                 "replicas",
@@ -661,7 +664,7 @@ pub(crate) mod tests {
             .filter(|s| s.read_only)
             .map(|s| s.id)
             .collect();
-        assert_eq!(read_only, ["connectivity", "resources"]);
+        assert_eq!(read_only, ["connectivity", "resources", "monitoring"]);
         assert!(CATALOGUE.iter().all(|s| !(s.read_only && s.destructive)));
         // An unknown id is not run; a known one is (here it fails fast: no such workload).
         let target = target(ScriptedCluster::new("kind-kind"));

@@ -11,6 +11,8 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
 mod fixtures;
+pub mod monitoring;
+mod promql;
 mod reactions;
 
 pub use fixtures::{pod, reference_rolled_out, workload};
@@ -28,6 +30,9 @@ pub struct State {
     pub namespaces: BTreeSet<String>,
     /// What `pods` answers, by selector.
     pub pods: BTreeMap<String, Vec<PodState>>,
+    /// Successive answers of `pods` for a selector, before `pods` (the last one repeats): a
+    /// pod that restarts while a scenario reads.
+    pub pod_reads: BTreeMap<String, VecDeque<Vec<PodState>>>,
     /// What a pod watch sees after a change, by selector.
     pub pod_script: BTreeMap<String, VecDeque<Vec<PodState>>>,
     pub workloads: BTreeMap<(WorkloadKind, String), WorkloadState>,
@@ -449,6 +454,17 @@ impl Cluster for ScriptedCluster {
     }
 
     async fn pods(&self, namespace: &str, selector: &str) -> Result<Vec<PodState>, ClusterError> {
+        let scripted = self
+            .state
+            .lock()
+            .unwrap()
+            .pod_reads
+            .get_mut(selector)
+            .and_then(pop_or_last);
+        if let Some(next) = scripted {
+            self.check("pods", namespace)?;
+            return Ok(next);
+        }
         self.read("pods", namespace, |state| {
             let pods = state.pods.get(selector).or_else(|| {
                 selector
