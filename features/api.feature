@@ -33,6 +33,16 @@ Feature: The HTTP contract of the challenge
       | a missing content type is refused with a 4xx              |
       | operator keys ($-prefixed) are refused with a 4xx         |
 
+    Examples: the metrics the profile names
+      | check                                          |
+      | the metrics route serves a valid exposition    |
+      | the request counter counts requests            |
+
   Scenario: A profile without a readiness path skips that check instead of passing it
     When its API contract is checked with the "flask-mongo" profile
     Then the check "GET /ready answers 2xx" is skipped because "the profile declares no readiness path"
+
+  Scenario: A profile without a metrics route skips the metrics checks instead of passing them
+    When its API contract is checked with the "flask-mongo" profile
+    Then the check "the metrics route serves a valid exposition" is skipped because "the profile names no metrics route ([monitoring] metrics_path)"
+    And the check "the request counter counts requests" is skipped because "the profile names no metrics route ([monitoring] metrics_path)"

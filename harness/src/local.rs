@@ -59,6 +59,157 @@ impl LocalReport {
     }
 }
 
+/// The HTTP contract (`api`'s checks) and, where the profile names a metrics route, the
+/// exposition's rules and the request counter: what `deploycheck api` and part 1 check.
+///
+/// # Errors
+/// When the app cannot be reached at all (nothing is checked then).
+pub async fn contract(
+    target: &api::Target,
+    profile: &Profile,
+) -> Result<Vec<Outcome>, api::ApiError> {
+    let mut outcomes = api::check(target, profile).await?;
+    outcomes.extend(metrics_outcomes(target, profile).await);
+    Ok(outcomes)
+}
+
+/// The metrics checks as two contract outcomes: the exposition's rules (an error finding fails,
+/// a warning warns) and the request counter. Skipped, never passed, when the profile names no
+/// metrics route.
+async fn metrics_outcomes(target: &api::Target, profile: &Profile) -> [api::Outcome; 2] {
+    use crate::metrics::{self, Verdict as CounterVerdict, rules};
+    const EXPOSITION: &str = "the metrics route serves a valid exposition";
+    const COUNTER: &str = "the request counter counts requests";
+    let monitoring = &profile.monitoring;
+    let outcome =
+        |check, verdict, detail: String, sent: String, received: String, hint| api::Outcome {
+            check,
+            verdict,
+            detail,
+            sent,
+            received,
+            hint,
+            elapsed_ms: 0,
+        };
+    if monitoring.metrics_path.is_empty() {
+        let why = "the profile names no metrics route ([monitoring] metrics_path)";
+        return [
+            outcome(
+                EXPOSITION,
+                api::Verdict::Skip,
+                why.into(),
+                String::new(),
+                String::new(),
+                rules::PARSE.hint,
+            ),
+            outcome(
+                COUNTER,
+                api::Verdict::Skip,
+                why.into(),
+                String::new(),
+                String::new(),
+                rules::COUNTER_MOVES.hint,
+            ),
+        ];
+    }
+    let url = format!(
+        "{}{}",
+        target.base_url.trim_end_matches('/'),
+        monitoring.metrics_path
+    );
+    let options = metrics::Options {
+        timeout: target.timeout,
+        ..metrics::Options::new(&url, &monitoring.request_counter)
+    };
+    let scraped = format!("GET {}", monitoring.metrics_path);
+    let report = match metrics::run(&options).await {
+        Ok(report) => report,
+        Err(error) => {
+            let detail = format!("no exposition: {error}");
+            return [
+                outcome(
+                    EXPOSITION,
+                    api::Verdict::Fail,
+                    detail.clone(),
+                    scraped,
+                    error.to_string(),
+                    rules::PARSE.hint,
+                ),
+                outcome(
+                    COUNTER,
+                    api::Verdict::Skip,
+                    "the metrics route did not answer".into(),
+                    String::new(),
+                    String::new(),
+                    rules::COUNTER_MOVES.hint,
+                ),
+            ];
+        }
+    };
+    let findings: Vec<&crate::findings::Finding> = report.rule_findings().collect();
+    let worst = findings.iter().map(|f| f.severity).max();
+    let verdict = match worst {
+        Some(crate::findings::Severity::Error) => api::Verdict::Fail,
+        Some(crate::findings::Severity::Warning) => api::Verdict::Warn,
+        _ => api::Verdict::Pass,
+    };
+    let detail = if findings.is_empty() {
+        "no findings".to_string()
+    } else {
+        findings
+            .iter()
+            .map(|f| format!("{} {} (line {}): {}", f.rule, f.object, f.line, f.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let hint = findings
+        .iter()
+        .max_by_key(|f| f.severity)
+        .map_or(rules::PARSE.hint, |f| f.hint);
+    let received = match report.format {
+        Some(format) => format!(
+            "{format}, {} families, {} samples",
+            report.families, report.samples
+        ),
+        None => "no exposition".into(),
+    };
+    let counter = &report.counter;
+    let counter_verdict = match counter.verdict {
+        CounterVerdict::Pass => api::Verdict::Pass,
+        CounterVerdict::Fail => api::Verdict::Fail,
+        CounterVerdict::Skip => api::Verdict::Skip,
+    };
+    let sent = if counter.sent == 0 {
+        String::new()
+    } else {
+        format!("{} x GET {}", counter.sent, counter.path)
+    };
+    let rose = counter.rose.map_or(String::new(), |rose| {
+        format!(
+            "`{}` rose by {}",
+            counter.counter,
+            metrics::counter::count(rose)
+        )
+    });
+    [
+        api::Outcome {
+            elapsed_ms: report.scrape_ms,
+            ..outcome(EXPOSITION, verdict, detail, scraped, received, hint)
+        },
+        api::Outcome {
+            elapsed_ms: counter.elapsed_ms,
+            ..outcome(
+                COUNTER,
+                counter_verdict,
+                counter.detail.clone(),
+                sent,
+                rose,
+                rules::COUNTER_MOVES.hint,
+            )
+        },
+    ]
+}
+
 /// Runs the contract, the load and the restart check against `base_url`.
 ///
 /// `restart` stops and starts the database and returns when its command has finished (or says
@@ -77,7 +228,7 @@ pub async fn run(
         base_url: base_url.to_string(),
         timeout: Duration::from_secs(10),
     };
-    let api = api::check(&target, profile)
+    let api = contract(&target, profile)
         .await
         .map_err(|e| e.to_string())?;
     let load = match load_settings {

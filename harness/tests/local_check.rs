@@ -57,7 +57,12 @@ async fn the_reference_stack_passes_part_one_including_a_database_restart() {
     );
     assert_contains_all(
         &stdout,
-        &["11 passed, 0 failed, 0 skipped", "lost", ", 0 lost"],
+        &[
+            "13 passed, 0 failed, 0 skipped",
+            "the request counter counts requests",
+            "lost",
+            ", 0 lost",
+        ],
     );
     // The reference profile's SLOs, judged per route, and the list read one page at a time.
     let profile = Profile::built_in("reference").unwrap();

@@ -224,14 +224,13 @@ async fn run_api(args: &ApiArgs, profile: Option<&str>) -> u8 {
         base_url: args.url.clone(),
         timeout: args.timeout,
     };
-    let mut outcomes = match api::check(&target, &profile).await {
+    let outcomes = match crate::local::contract(&target, &profile).await {
         Ok(outcomes) => outcomes,
         Err(error) => {
             eprintln!("deploycheck api: {error}");
             return exit::USAGE;
         }
     };
-    outcomes.extend(api_metrics(&target, &profile).await);
     let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     print!(
         "{}",
@@ -245,143 +244,6 @@ async fn run_api(args: &ApiArgs, profile: Option<&str>) -> u8 {
     } else {
         exit::OK
     }
-}
-
-/// `api`'s metrics checks, as two outcomes: the exposition's rules (an error finding fails,
-/// a warning warns) and the request counter. Skipped, never passed, when the profile names no
-/// metrics route.
-async fn api_metrics(target: &api::Target, profile: &Profile) -> [api::Outcome; 2] {
-    use crate::metrics::{self, Verdict as CounterVerdict, rules};
-    const EXPOSITION: &str = "the metrics route serves a valid exposition";
-    const COUNTER: &str = "the request counter counts requests";
-    let monitoring = &profile.monitoring;
-    let outcome =
-        |check, verdict, detail: String, sent: String, received: String, hint| api::Outcome {
-            check,
-            verdict,
-            detail,
-            sent,
-            received,
-            hint,
-            elapsed_ms: 0,
-        };
-    if monitoring.metrics_path.is_empty() {
-        let why = "the profile names no metrics route ([monitoring] metrics_path)";
-        return [
-            outcome(
-                EXPOSITION,
-                api::Verdict::Skip,
-                why.into(),
-                String::new(),
-                String::new(),
-                rules::PARSE.hint,
-            ),
-            outcome(
-                COUNTER,
-                api::Verdict::Skip,
-                why.into(),
-                String::new(),
-                String::new(),
-                rules::COUNTER_MOVES.hint,
-            ),
-        ];
-    }
-    let url = format!(
-        "{}{}",
-        target.base_url.trim_end_matches('/'),
-        monitoring.metrics_path
-    );
-    let options = metrics::Options {
-        timeout: target.timeout,
-        ..metrics::Options::new(&url, &monitoring.request_counter)
-    };
-    let scraped = format!("GET {}", monitoring.metrics_path);
-    let report = match metrics::run(&options).await {
-        Ok(report) => report,
-        Err(error) => {
-            let detail = format!("no exposition: {error}");
-            return [
-                outcome(
-                    EXPOSITION,
-                    api::Verdict::Fail,
-                    detail.clone(),
-                    scraped,
-                    error.to_string(),
-                    rules::PARSE.hint,
-                ),
-                outcome(
-                    COUNTER,
-                    api::Verdict::Skip,
-                    "the metrics route did not answer".into(),
-                    String::new(),
-                    String::new(),
-                    rules::COUNTER_MOVES.hint,
-                ),
-            ];
-        }
-    };
-    let findings: Vec<&crate::findings::Finding> = report.rule_findings().collect();
-    let worst = findings.iter().map(|f| f.severity).max();
-    let verdict = match worst {
-        Some(crate::findings::Severity::Error) => api::Verdict::Fail,
-        Some(crate::findings::Severity::Warning) => api::Verdict::Warn,
-        _ => api::Verdict::Pass,
-    };
-    let detail = if findings.is_empty() {
-        "no findings".to_string()
-    } else {
-        findings
-            .iter()
-            .map(|f| format!("{} {} (line {}): {}", f.rule, f.object, f.line, f.message))
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
-    let hint = findings
-        .iter()
-        .max_by_key(|f| f.severity)
-        .map_or(rules::PARSE.hint, |f| f.hint);
-    let received = match report.format {
-        Some(format) => format!(
-            "{format}, {} families, {} samples",
-            report.families, report.samples
-        ),
-        None => "no exposition".into(),
-    };
-    let counter = &report.counter;
-    let counter_verdict = match counter.verdict {
-        CounterVerdict::Pass => api::Verdict::Pass,
-        CounterVerdict::Fail => api::Verdict::Fail,
-        CounterVerdict::Skip => api::Verdict::Skip,
-    };
-    let sent = if counter.sent == 0 {
-        String::new()
-    } else {
-        format!("{} x GET {}", counter.sent, counter.path)
-    };
-    let rose = counter.rose.map_or(String::new(), |rose| {
-        format!(
-            "`{}` rose by {}",
-            counter.counter,
-            metrics::counter::count(rose)
-        )
-    });
-    [
-        api::Outcome {
-            elapsed_ms: report.scrape_ms,
-            ..outcome(EXPOSITION, verdict, detail, scraped, received, hint)
-        },
-        api::Outcome {
-            elapsed_ms: counter.elapsed_ms,
-            ..outcome(
-                COUNTER,
-                counter_verdict,
-                counter.detail.clone(),
-                sent,
-                rose,
-                rules::COUNTER_MOVES.hint,
-            )
-        },
-    ]
 }
 
 /// `load --in-cluster`: worker pods on a Service by name, progress on stderr, the merged

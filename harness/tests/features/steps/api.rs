@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use cucumber::{given, then, when};
-use deploycheck::api::{self, Target, Verdict};
+use deploycheck::api::{Target, Verdict};
 use deploycheck::profile::Profile;
 
 use super::DeployWorld;
@@ -44,7 +44,7 @@ async fn checked(world: &mut DeployWorld, profile: String) {
         timeout: Duration::from_secs(10),
     };
     let profile = Profile::built_in(&profile).expect("built-in profile");
-    world.outcomes = api::check(&target, &profile)
+    world.outcomes = deploycheck::local::contract(&target, &profile)
         .await
         .expect("the app is reachable")
         .into_iter()
