@@ -1242,6 +1242,18 @@ mod tests {
     /// with the profile next to the overlay (the reference where there is none): the rendered
     /// variant rolls out and its release is proven.
     async fn variant_passes_check(variant: &str, scenario: &str) {
+        variant_checked(variant, scenario, async |_| {}).await;
+    }
+
+    /// [`variant_passes_check`] with `adjust` finishing the scripted state (what the variant
+    /// runs beside the app: it finds the app's pods under the profile's selector, behind the
+    /// app Service), and the report returned for what the scenario said. The whole rendered
+    /// variant is applied.
+    async fn variant_checked(
+        variant: &str,
+        scenario: &str,
+        adjust: impl AsyncFnOnce(&mut crate::cluster::fake::State),
+    ) -> CheckReport {
         use crate::cluster::fake::{State, pod};
         let overlay = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../k8s/overlays")
@@ -1262,10 +1274,17 @@ mod tests {
         for hpa in &mut state.hpa {
             hpa.target = format!("Deployment/{}", profile.app.deployment);
         }
-        let app_pods: Vec<_> = state.pods.values().flatten().cloned().collect();
+        // The app's pods only: a variant may run other Deployments beside it.
+        let app_pods: Vec<_> = state
+            .pods
+            .values()
+            .flatten()
+            .filter(|p| crate::strategy::selects(&profile.app.labels, &p.labels))
+            .cloned()
+            .collect();
         state
             .pods
-            .insert("app.kubernetes.io/name=deploycheck-app".into(), app_pods);
+            .insert(crate::scenario::selector(&profile.app.labels), app_pods);
         state.pods.insert(
             "app.kubernetes.io/name=mongodb".into(),
             vec![pod("mongodb-0", "m", true)],
@@ -1273,11 +1292,22 @@ mod tests {
         state
             .tunnels
             .insert("mongodb-0".into(), crate::testing::closed_address());
+        adjust(&mut state).await;
         let cluster = Arc::new(ScriptedCluster::new("kind-kind").with(|s| *s = state));
         let options = CheckOptions {
             only: vec![scenario.into()],
             ..CheckOptions::default()
         };
+        let applied: Vec<String> = manifests
+            .iter()
+            .map(|o| {
+                format!(
+                    "{}/{}",
+                    o["kind"].as_str().unwrap(),
+                    o["metadata"]["name"].as_str().unwrap()
+                )
+            })
+            .collect();
         let report = check_on(
             cluster.clone(),
             profile,
@@ -1303,6 +1333,15 @@ mod tests {
             "{verdicts:#?}"
         );
         assert_eq!(report.restart_summary().as_deref(), Some("restarts: 0"));
+        assert_eq!(
+            cluster.calls_of("apply"),
+            [format!(
+                "apply {}: {}",
+                report.namespace,
+                applied.join(", ")
+            )]
+        );
+        report
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1313,6 +1352,37 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_blue_green_variant_passes_check_on_the_fake() {
         variant_passes_check("bluegreen", "bluegreen").await;
+    }
+
+    /// The monitoring variant beside its fake Prometheus and Grafana: the app's pods serve
+    /// counting `/metrics`, Prometheus scrapes them, and Grafana shows the overlay's own
+    /// dashboard, each behind the Service the overlay's profile names.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_monitoring_variant_passes_check_on_the_fake() {
+        use crate::cluster::fake::monitoring::{Counting, Grafana, Monitoring, Serve, install};
+        let report = variant_checked("monitoring", "monitoring", async |state| {
+            let app = state.pods["app.kubernetes.io/name=deploycheck-app"]
+                .iter()
+                .map(|p| (p.name.clone(), Serve::Fake(Counting::Counts)))
+                .collect();
+            let monitoring = Monitoring {
+                pods: app,
+                grafana: Some(Grafana::of_the_monitoring_overlay()),
+                ..Monitoring::default()
+            };
+            install(state, &monitoring).await;
+        })
+        .await;
+        let monitoring = &report.scenarios[1];
+        for said in [
+            " ready pods serve /metrics that parses and breaks none of promtool's rules",
+            "Prometheus: every app pod is a target `up` after ",
+            "Prometheus's sum of `http_requests_total{route=\"/\"}` rose by 20 within ",
+            "Grafana: dashboard `deploycheck app`: 4 panel(s) return data",
+        ] {
+            crate::testing::assert_said(monitoring, said);
+        }
+        crate::testing::assert_not_said(monitoring, "not checked");
     }
 
     #[tokio::test]

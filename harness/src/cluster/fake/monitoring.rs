@@ -178,6 +178,19 @@ pub struct Grafana {
     pub database: String,
 }
 
+impl Grafana {
+    /// Showing only the dashboard `k8s/overlays/monitoring` provisions, from its own JSON file.
+    pub fn of_the_monitoring_overlay() -> Self {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../k8s/overlays/monitoring/grafana/deploycheck-app.json");
+        let text = std::fs::read_to_string(&file).expect("the overlay's dashboard is readable");
+        Self {
+            dashboards: vec![json!({"dashboard": recorded::json(&text), "meta": {}})],
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for Grafana {
     fn default() -> Self {
         Self {
@@ -214,12 +227,20 @@ impl Default for Monitoring {
 /// The app's pods' labels (the reference profile's selector).
 pub const APP_LABELS: (&str, &str) = ("app.kubernetes.io/name", "deploycheck-app");
 
-/// The reference stack rolled out (see [`super::reference_rolled_out`]) with `monitoring`:
-/// its app pods Ready behind the app Service, Prometheus and Grafana each one pod behind
-/// Services `prometheus` (9090) and `grafana` (3000).
+/// The reference stack rolled out (see [`super::reference_rolled_out`]) with `monitoring`
+/// (see [`install`]).
 pub async fn monitored(monitoring: &Monitoring) -> State {
     let mut s = State::default();
     super::reference_rolled_out(&mut s);
+    install(&mut s, monitoring).await;
+    s
+}
+
+/// `monitoring` served in `s`: its app pods Ready behind the app Service `deploycheck-app`,
+/// each tunnel leading to what serves it; Prometheus and Grafana each one pod behind Services
+/// `prometheus` (9090) and `grafana` (3000). What `s` said of these pods, endpoints and
+/// Services before is replaced; the rest (the app Service itself, the database) is left.
+pub async fn install(s: &mut State, monitoring: &Monitoring) {
     let mut pods = Vec::new();
     let mut targets = Vec::new();
     for (index, (name, serve)) in monitoring.pods.iter().enumerate() {
@@ -246,7 +267,7 @@ pub async fn monitored(monitoring: &Monitoring) -> State {
     let prometheus = match &monitoring.prometheus {
         Some(script) => {
             let address = prometheus(script.clone(), targets).await;
-            behind_service(&mut s, "prometheus", 9090, address);
+            behind_service(s, "prometheus", 9090, address);
             Some(address)
         }
         None => None,
@@ -254,9 +275,8 @@ pub async fn monitored(monitoring: &Monitoring) -> State {
     if let Some(script) = &monitoring.grafana {
         let upstream = prometheus.unwrap_or_else(crate::testing::closed_address);
         let address = grafana(script.clone(), upstream).await;
-        behind_service(&mut s, "grafana", 3000, address);
+        behind_service(s, "grafana", 3000, address);
     }
-    s
 }
 
 /// `name-0` Ready behind Service `name`, its tunnel leading to `address`.

@@ -861,14 +861,8 @@ mod tests {
     async fn the_monitoring_overlays_profile_and_dashboard_pass() {
         let dir =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../k8s/overlays/monitoring");
-        let file = dir.join("grafana/deploycheck-app.json");
-        let dashboard: Value =
-            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         let state = monitored(&Monitoring {
-            grafana: Some(Grafana {
-                dashboards: vec![serde_json::json!({"dashboard": dashboard, "meta": {}})],
-                ..Grafana::default()
-            }),
+            grafana: Some(Grafana::of_the_monitoring_overlay()),
             ..Monitoring::default()
         })
         .await;
