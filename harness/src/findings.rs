@@ -37,6 +37,20 @@ pub struct Rule {
     pub hint: &'static str,
 }
 
+/// Declares a rule of a checker's catalogue, as a `pub const`:
+/// `rule!(NAME, "DC001", Error, "why it matters", "what to change");`
+macro_rules! rule {
+    ($name:ident, $id:literal, $severity:ident, $why:literal, $hint:literal) => {
+        pub const $name: $crate::findings::Rule = $crate::findings::Rule {
+            id: $id,
+            severity: $crate::findings::Severity::$severity,
+            why: $why,
+            hint: $hint,
+        };
+    };
+}
+pub(crate) use rule;
+
 /// A checker's rules, in the order `--rules`, JUnit and SARIF list them.
 pub type Catalogue = Vec<&'static Rule>;
 

@@ -2,19 +2,9 @@
 
 use std::path::Path;
 
-use crate::findings::{Finding, Rule, Severity, finding};
+use crate::findings::rule;
+use crate::findings::{Finding, Rule, finding};
 use crate::manifest::Dockerfile;
-
-macro_rules! rule {
-    ($name:ident, $id:literal, $severity:ident, $why:literal, $hint:literal) => {
-        pub const $name: Rule = Rule {
-            id: $id,
-            severity: Severity::$severity,
-            why: $why,
-            hint: $hint,
-        };
-    };
-}
 
 rule!(
     PINNED_BASE,

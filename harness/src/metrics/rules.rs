@@ -10,18 +10,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::exposition::{Exposition, Family, Format, Kind, Sample, parse_value};
-use crate::findings::{Finding, Rule, Severity, finding};
-
-macro_rules! rule {
-    ($name:ident, $id:literal, $severity:ident, $why:literal, $hint:literal) => {
-        pub const $name: Rule = Rule {
-            id: $id,
-            severity: Severity::$severity,
-            why: $why,
-            hint: $hint,
-        };
-    };
-}
+use crate::findings::rule;
+use crate::findings::{Finding, Rule, finding};
 
 rule!(
     PARSE,

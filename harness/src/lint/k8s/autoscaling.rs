@@ -2,6 +2,7 @@
 //! utilisation that the target's requests make computable, and owns its target's replicas.
 
 use super::{Manifests, container_name, containers, push, scales};
+use crate::findings::rule;
 use crate::findings::{Finding, Rule};
 use crate::manifest::{Object, of_kind};
 use crate::yaml::Node;

@@ -17,18 +17,6 @@ use crate::profile::Profile;
 use crate::strategy::selects;
 use crate::yaml::Node;
 
-/// Declares a rule of the catalogue.
-macro_rules! rule {
-    ($name:ident, $id:literal, $severity:ident, $why:literal, $hint:literal) => {
-        pub const $name: Rule = Rule {
-            id: $id,
-            severity: crate::findings::Severity::$severity,
-            why: $why,
-            hint: $hint,
-        };
-    };
-}
-
 mod autoscaling;
 mod monitoring;
 mod networking;

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use super::{
     Container, Manifests, Workload, containers, declared_ports, labels, push, selects, uri_hosts,
 };
+use crate::findings::rule;
 use crate::findings::{Finding, Rule};
 use crate::manifest::Object;
 use crate::yaml::Node;

@@ -3,6 +3,7 @@
 //! same check as readiness, a route that reads the database, a database client's command).
 
 use super::{Container, Manifests, declared_ports, push};
+use crate::findings::rule;
 use crate::findings::{Finding, Rule};
 use crate::yaml::Node;
 

@@ -6,6 +6,7 @@
 //! DC010's, which covers every Deployment.
 
 use super::{Manifests, push};
+use crate::findings::rule;
 use crate::findings::{Finding, Rule};
 use crate::manifest::Object;
 use crate::strategy::{self, Kind, Release};

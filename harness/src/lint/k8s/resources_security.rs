@@ -2,6 +2,7 @@
 //! restrictive security context, credentials kept out of manifests, and MongoDB with auth.
 
 use super::{Container, Manifests, container_name, database_containers, push, uri_has_password};
+use crate::findings::rule;
 use crate::findings::{Finding, Rule};
 use crate::quantity::{cpu_millis, memory_bytes};
 use crate::yaml::Node;

@@ -1,6 +1,7 @@
 //! Storage rules: MongoDB keeps /data/db on a PersistentVolumeClaim.
 
 use super::{Manifests, container_name, database_containers, push};
+use crate::findings::rule;
 use crate::findings::{Finding, Rule};
 use crate::manifest::Object;
 use crate::yaml::Node;

@@ -2,6 +2,7 @@
 //! an app that survives a deploy or a node drain (replicas, PodDisruptionBudget).
 
 use super::{Container, Manifests, database_containers, match_labels, push, selects};
+use crate::findings::rule;
 use crate::findings::{Finding, Rule};
 use crate::manifest::{Object, of_kind};
 use crate::yaml::Node;

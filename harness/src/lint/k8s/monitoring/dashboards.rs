@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 
 use super::super::{Manifests, push};
 use super::object_labels;
-use crate::findings::{Finding, Rule};
+use crate::findings::Finding;
+use crate::findings::rule;
 use crate::manifest::Object;
 use crate::yaml::Node;
 

@@ -7,7 +7,8 @@ use super::super::{
     Manifests, Workload, containers, declared_ports, labels, match_labels, push, selects,
 };
 use super::{describe_labels, object_labels};
-use crate::findings::{Finding, Rule};
+use crate::findings::Finding;
+use crate::findings::rule;
 use crate::manifest::Object;
 use crate::strategy::Labels;
 use crate::yaml::{Node, Value};

@@ -3,7 +3,8 @@
 //! is the app's metrics route.
 
 use super::super::{Manifests, Workload, containers, declared_ports, labels, push, selects};
-use crate::findings::{Finding, Rule};
+use crate::findings::Finding;
+use crate::findings::rule;
 use crate::manifest::Object;
 use crate::yaml::Node;
 
