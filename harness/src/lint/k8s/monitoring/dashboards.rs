@@ -292,7 +292,7 @@ pub(in crate::lint::k8s) fn dashboard_queries(m: &Manifests, out: &mut Vec<Findi
                     config_map,
                     *line,
                     format!(
-                        "dashboard {title:?} ({key}), panel {:?} queries `{name}`, which the app does not expose: {suggestion}(the app's series: {})",
+                        "dashboard {title:?} ({key}), panel {:?} queries `{name}`, which the app does not expose ({suggestion}the app's series: {})",
                         query.panel,
                         series.join(", ")
                     ),
