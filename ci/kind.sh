@@ -13,6 +13,7 @@
 #   KIND_NODE_IMAGE  node image for `kind create cluster --image` (default: kind's own default)
 #   SKIP_BUILD=1     load an already-built deploycheck-app:0.1.0 instead of building it
 #   PRELOAD_MONGO=1  pull mongo:7.0 on the host and kind-load it (saves a pull per fresh cluster)
+#   PRELOAD_MONITORING=1  the same for the monitoring variant's images (Prometheus, Grafana)
 #   BUILD_TIMEOUT, CHECK_TIMEOUT, E2E_TIMEOUT   upper bounds in seconds for the long phases
 #
 # Exit status: that of the failing phase; `check` passes the harness's through unchanged
@@ -192,13 +193,27 @@ phase_up() {
   bounded 300 kind load docker-image "$HARNESS_IMAGE" --name "$CLUSTER"
 
   if [[ ${PRELOAD_MONGO:-0} == 1 ]]; then
-    # Only an optimisation: on failure the node pulls the image itself.
-    log "preloading $MONGO_IMAGE"
-    if bounded 600 docker pull "$MONGO_IMAGE" && bounded 300 kind load docker-image "$MONGO_IMAGE" --name "$CLUSTER"; then
-      log "$MONGO_IMAGE preloaded"
-    else
-      log "warning: could not preload $MONGO_IMAGE; the cluster will pull it"
-    fi
+    preload "$MONGO_IMAGE"
+  fi
+  if [[ ${PRELOAD_MONITORING:-0} == 1 ]]; then
+    # The images the monitoring variant names besides the app's (Prometheus, Grafana), read
+    # from the rendered overlay so this list cannot drift from the manifests.
+    local image
+    for image in $(kubectl kustomize k8s/overlays/monitoring |
+      sed -n 's/^ *image: *//p' | tr -d "\"'" | sort -u); do
+      [[ $image == "$APP_IMAGE" || $image == "$MONGO_IMAGE" ]] || preload "$image"
+    done
+  fi
+}
+
+# Pulls IMAGE on the host and loads it into the cluster. Only an optimisation: on failure the
+# node pulls the image itself.
+preload() {
+  log "preloading $1"
+  if bounded 600 docker pull "$1" && bounded 300 kind load docker-image "$1" --name "$CLUSTER"; then
+    log "$1 preloaded"
+  else
+    log "warning: could not preload $1; the cluster will pull it"
   fi
 }
 
