@@ -712,6 +712,8 @@ async fn forward_to<C: Cluster + Send + 'static>(
         }
         Err(error) => return Err(error.to_string()),
     };
+    let port = pod_port(&info, port)
+        .map_err(|problem| format!("Service {service} ({whose}) {problem}"))?;
     let ready = |endpoints: &[String]| !endpoints.is_empty();
     let deadline = target.profile.cluster.rollout;
     match cluster
@@ -738,6 +740,27 @@ async fn forward_to<C: Cluster + Send + 'static>(
     Forwarder::start(cluster.clone(), namespace, service, port)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// The pod port behind the Service's `port`, which is what a port-forward reaches: its numeric
+/// `targetPort` (the Grafana chart's Service maps 80 to 3000), else the port itself (a named
+/// `targetPort`, or none).
+fn pod_port(info: &crate::cluster::ServiceInfo, port: u16) -> Result<u16, String> {
+    if info.ports.is_empty() {
+        return Ok(port);
+    }
+    let Some(at) = info.ports.iter().position(|p| *p == i32::from(port)) else {
+        let ports: Vec<String> = info.ports.iter().map(i32::to_string).collect();
+        return Err(format!(
+            "has no port {port} (its ports: {}): set the profile's port to one of them",
+            ports.join(", ")
+        ));
+    };
+    Ok(info
+        .target_ports
+        .get(at)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(port))
 }
 
 /// GET `url` (with basic auth when given) as JSON, or what went wrong with the status.
@@ -873,6 +896,28 @@ mod tests {
         assert_said(
             &outcome,
             "Grafana: dashboard `deploycheck app`: 4 panel(s) return data",
+        );
+    }
+
+    #[test]
+    fn a_service_port_is_forwarded_to_the_pod_port_behind_it() {
+        let service = |ports: Vec<i32>, target_ports: Vec<&str>| crate::cluster::ServiceInfo {
+            name: "grafana".into(),
+            kind: "ClusterIP".into(),
+            ports,
+            headless: false,
+            selector: BTreeMap::new(),
+            target_ports: target_ports.into_iter().map(String::from).collect(),
+        };
+        // The Grafana chart: Service port 80, container port 3000.
+        assert_eq!(pod_port(&service(vec![80], vec!["3000"]), 80), Ok(3000));
+        assert_eq!(
+            pod_port(&service(vec![9090], vec!["http-web"]), 9090),
+            Ok(9090)
+        );
+        assert_eq!(
+            pod_port(&service(vec![80], vec!["3000"]), 3000),
+            Err("has no port 3000 (its ports: 80): set the profile's port to one of them".into())
         );
     }
 
