@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use mongodb::bson::{Document, doc};
 use mongodb::options::ClientOptions;
+use tokio::io::AsyncWriteExt as _;
 use tokio::process::{Child, ChildStdin, Command};
 
 /// SecantusDB version the venv is pinned to, so every machine tests against the same server.
@@ -134,19 +135,31 @@ struct Running {
 /// Keeps a server from outliving the process that started it: the server runs as a child of
 /// this small Python program, which terminates it when its stdin reaches EOF. The kernel
 /// closes that pipe however our process ends (panic, SIGKILL, a test binary finishing while a
-/// `static` still holds the server), so no test run leaks database servers.
+/// `static` still holds the server), so no test run leaks database servers. Unless `keep` was
+/// written before the EOF (a deliberate [`MongoServer::stop`]), the storage directory goes
+/// with the server: the process-wide server is never dropped, so nobody else would remove it.
 const WATCHDOG: &str = r#"
-import subprocess, sys, threading
-server = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL)
+import shutil, subprocess, sys, threading
+storage, command = sys.argv[1], sys.argv[2:]
+server = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+stopping, stopped = threading.Event(), threading.Event()
 def stop_on_eof():
-    sys.stdin.buffer.read()
+    keep = b"keep" in sys.stdin.buffer.read()
+    stopping.set()
     server.terminate()
     try:
         server.wait(10)
     except subprocess.TimeoutExpired:
         server.kill()
+        server.wait()
+    if not keep:
+        shutil.rmtree(storage, ignore_errors=True)
+    stopped.set()
 threading.Thread(target=stop_on_eof, daemon=True).start()
-sys.exit(server.wait())
+code = server.wait()
+if stopping.is_set():
+    stopped.wait(30)
+sys.exit(code)
 "#;
 
 impl MongoServer {
@@ -240,6 +253,11 @@ impl MongoServer {
         self.port
     }
 
+    /// Where a managed server keeps its data and `server.log`; `None` for an external one.
+    pub fn storage_path(&self) -> Option<&Path> {
+        self.storage.as_ref().map(tempfile::TempDir::path)
+    }
+
     pub fn is_running(&self) -> bool {
         self.process.is_some() || self.backend == Backend::External
     }
@@ -278,7 +296,10 @@ impl MongoServer {
             return Err(Error::NotManaged("stopping the server"));
         }
         if let Some(mut running) = self.process.take() {
-            drop(running.lifeline.take());
+            if let Some(mut lifeline) = running.lifeline.take() {
+                // Without it the watchdog would remove the data start_again needs.
+                let _ = lifeline.write_all(b"keep").await;
+            }
             // The watchdog waits 10 s for a graceful stop, then kills the server itself.
             let _ = tokio::time::timeout(Duration::from_secs(20), running.child.wait()).await;
         }
@@ -345,6 +366,7 @@ impl MongoServer {
         let mut child = Command::new(python())
             .arg("-c")
             .arg(WATCHDOG)
+            .arg(&storage)
             .arg(&program)
             .args(&args)
             .stdin(Stdio::piped())

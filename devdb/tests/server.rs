@@ -50,3 +50,50 @@ async fn data_survives_a_restart_and_auth_is_enforced() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Not a test of its own: the body of the child process below, which starts the process-wide
+/// server, prints where it keeps its data and exits without ever dropping it.
+#[test]
+#[ignore = "run only as the child of the_process_wide_server_leaves_no_storage_behind"]
+fn child_starts_the_process_wide_server_and_exits() {
+    let server = MongoServer::process_wide().expect("the process-wide server starts");
+    let path = server.storage_path().expect("a managed server has storage");
+    println!("STORAGE={}", path.display());
+}
+
+/// Every test binary's process-wide server lives in a `static` that is never dropped; its
+/// storage must still go when the process does, or each test run leaves a directory in /tmp.
+#[test]
+fn the_process_wide_server_leaves_no_storage_behind() -> anyhow::Result<()> {
+    let output = std::process::Command::new(std::env::current_exe()?)
+        .args([
+            "--exact",
+            "child_starts_the_process_wide_server_and_exits",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env_remove("MONGODB_URI")
+        .output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the child failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let storage = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("STORAGE="))
+        .map(std::path::PathBuf::from)
+        .ok_or_else(|| anyhow::anyhow!("the child printed no storage path: {stdout}"))?;
+    // The watchdog notices the closed pipe at once but gives the server up to 10 s to stop.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while storage.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        !storage.exists(),
+        "{} outlived the process that owned it",
+        storage.display()
+    );
+    Ok(())
+}
