@@ -320,10 +320,8 @@ impl MongoServer {
             return Ok(());
         }
         let storage = self
-            .storage
-            .as_ref()
+            .storage_path()
             .expect("managed servers have storage")
-            .path()
             .to_path_buf();
         let data_dir = storage.join("data");
         std::fs::create_dir_all(&data_dir).map_err(io_err("creating the data directory"))?;
